@@ -1,0 +1,55 @@
+"""The application factory. It wires extensions and blueprints and does no database I/O."""
+
+from datetime import timedelta
+
+from flask import Flask
+from werkzeug.routing import IntegerConverter
+
+from app.database import MIGRATIONS_DIR
+from app.extensions import api, db, jwt, migrate
+from config import Config
+
+MAX_BIGINT = 2**63 - 1
+
+
+class IdConverter(IntegerConverter):
+    """A positive id that fits PostgreSQL's bigint; anything else is simply no route (404)."""
+
+    def __init__(self, url_map):
+        super().__init__(url_map, min=1, max=MAX_BIGINT)
+
+
+def create_app(config_class: type[Config] = Config) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_object(config_class())
+    app.config["JWT_ACCESS_TOKEN_EXPIRES"] = timedelta(seconds=app.config["JWT_ACCESS_TTL"])
+    app.config["JWT_REFRESH_TOKEN_EXPIRES"] = timedelta(seconds=app.config["JWT_REFRESH_TTL"])
+    app.url_map.converters["id"] = IdConverter
+    app.url_map.strict_slashes = False
+
+    from app.request_log import configure_logging, init_request_log
+
+    configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
+    init_request_log(app)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=False)
+    jwt.init_app(app)
+    api.init_app(
+        app,
+        spec_kwargs={
+            "components": {
+                "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
+            }
+        },
+    )
+
+    from app import auth, health, tags, tasks
+    from app.cli import register_commands
+    from app.errors import register_error_handlers
+
+    for module in (health, auth, tasks, tags):
+        api.register_blueprint(module.blp)
+    register_error_handlers(app)
+    register_commands(app)
+    return app

@@ -1,0 +1,282 @@
+"""Blueprint "auth": accounts, logins (sessions) and the JWT loaders that check every token."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from flask import current_app, g, request
+from flask.views import MethodView
+from flask_jwt_extended import (
+    create_access_token,
+    create_refresh_token,
+    current_user,
+    get_current_user,
+    get_jwt,
+    jwt_required,
+)
+from flask_smorest import Blueprint, abort
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from app.errors import problem
+from app.extensions import db, jwt
+from app.models import AuthSession, User
+from app.passwords import burn_verification_time
+from app.schemas import (
+    LoginSchema,
+    ProfileSchema,
+    SessionListSchema,
+    TokenSchema,
+    UserSchema,
+)
+
+blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Accounts and sessions")
+
+BEARER = [{"bearerAuth": []}]
+MAX_USER_AGENT = 512
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _tokens_for(session: AuthSession) -> dict:
+    """Mint an access and a refresh token bound to `session`."""
+    identity = str(session.user_id)
+    claims = {"sid": str(session.id)}
+    return {
+        "access_token": create_access_token(identity, additional_claims=claims),
+        "refresh_token": create_refresh_token(
+            identity, additional_claims={**claims, "jti": str(session.refresh_jti)}
+        ),
+        "token_type": "Bearer",
+        "expires_in": current_app.config["JWT_ACCESS_TTL"],
+    }
+
+
+def revoke_sessions(*conditions) -> None:
+    """Revoke the live sessions matching `conditions`; the caller commits."""
+    db.session.execute(
+        update(AuthSession).where(AuthSession.revoked_at.is_(None), *conditions).values(revoked_at=func.now())
+    )
+
+
+@blp.route("/register")
+class Register(MethodView):
+    @blp.arguments(UserSchema)
+    @blp.response(201, UserSchema)
+    @blp.alt_response(409, description="The email is already registered")
+    def post(self, data):
+        """Create an account"""
+        user = User(email=data["email"], **{k: data[k] for k in ProfileSchema().fields if k in data})
+        user.set_password(data["password"])
+        db.session.add(user)
+        try:
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+            abort(409, message="An account with this email already exists.")
+        return user
+
+
+@blp.route("/login")
+class Login(MethodView):
+    @blp.arguments(LoginSchema)
+    @blp.response(200, TokenSchema)
+    @blp.alt_response(401, description="Unknown email or wrong password (one answer for both)")
+    def post(self, data):
+        """Log in: open a session and get its tokens"""
+        user = db.session.scalar(select(User).where(func.lower(User.email) == data["email"]))
+        if user is None:
+            burn_verification_time(data["password"])
+        if user is None or not user.check_password(data["password"]):
+            abort(401, message="Invalid email or password.")
+        session = AuthSession(
+            id=uuid.uuid4(),
+            user_id=user.id,
+            refresh_jti=uuid.uuid4(),
+            user_agent=request.headers.get("User-Agent", "")[:MAX_USER_AGENT],
+            expires_at=_now() + timedelta(seconds=current_app.config["JWT_REFRESH_TTL"]),
+        )
+        db.session.add(session)
+        db.session.commit()
+        return _tokens_for(session)
+
+
+@blp.route("/refresh")
+class Refresh(MethodView):
+    decorators = [jwt_required(refresh=True)]
+
+    @blp.response(200, TokenSchema)
+    @blp.alt_response(401, description="Invalid, expired, revoked or already spent refresh token")
+    @blp.doc(security=BEARER)
+    def post(self):
+        """Swap a refresh token for a new pair; the presented one is spent"""
+        claims = get_jwt()
+        session = g.auth_session
+        new_jti = uuid.uuid4()
+        # One statement spends the token, so two concurrent refreshes cannot both win.
+        spent = db.session.execute(
+            update(AuthSession)
+            .where(AuthSession.id == session.id, AuthSession.refresh_jti == uuid.UUID(claims["jti"]))
+            .values(refresh_jti=new_jti, last_used_at=func.now())
+            .returning(AuthSession.id)
+        ).first()
+        if spent is None:
+            # A spent token came back: someone holds a copy. End the whole session.
+            revoke_sessions(AuthSession.id == session.id)
+            db.session.commit()
+            abort(401, message="This refresh token was already used; the session is revoked.")
+        db.session.commit()
+        session.refresh_jti = new_jti
+        return _tokens_for(session)
+
+
+@blp.route("/logout")
+class Logout(MethodView):
+    decorators = [jwt_required()]
+
+    @blp.response(204)
+    @blp.doc(security=BEARER)
+    def post(self):
+        """Log out: revoke the calling session and all its tokens"""
+        revoke_sessions(AuthSession.id == g.auth_session.id)
+        db.session.commit()
+
+
+@blp.route("/sessions")
+class Sessions(MethodView):
+    decorators = [jwt_required()]
+
+    @blp.response(200, SessionListSchema)
+    @blp.doc(security=BEARER)
+    def get(self):
+        """List the caller's live sessions, newest first"""
+        sessions = db.session.scalars(
+            select(AuthSession)
+            .where(
+                AuthSession.user_id == current_user.id,
+                AuthSession.revoked_at.is_(None),
+                AuthSession.expires_at > func.now(),
+            )
+            .order_by(AuthSession.created_at.desc(), AuthSession.id.desc())
+        )
+        current_id = g.auth_session.id
+        return {"items": [_session_view(s, current_id) for s in sessions]}
+
+
+def _session_view(session: AuthSession, current_id: uuid.UUID) -> dict:
+    return {
+        "id": session.id,
+        "created_at": session.created_at,
+        "last_used_at": session.last_used_at,
+        "user_agent": session.user_agent,
+        "current": session.id == current_id,
+    }
+
+
+@blp.route("/sessions/<uuid:session_id>")
+class SessionById(MethodView):
+    decorators = [jwt_required()]
+
+    @blp.response(204)
+    @blp.alt_response(404, description="No live session of the caller has this id")
+    @blp.doc(security=BEARER)
+    def delete(self, session_id):
+        """Revoke one of the caller's sessions"""
+        revoked = db.session.execute(
+            update(AuthSession)
+            .where(
+                AuthSession.id == session_id,
+                AuthSession.user_id == current_user.id,
+                AuthSession.revoked_at.is_(None),
+            )
+            .values(revoked_at=func.now())
+            .returning(AuthSession.id)
+        ).first()
+        if revoked is None:
+            abort(404, message="Session not found.")
+        db.session.commit()
+
+
+@blp.route("/me")
+class Me(MethodView):
+    decorators = [jwt_required()]
+
+    @blp.response(200, UserSchema)
+    @blp.doc(security=BEARER)
+    def get(self):
+        """The caller's account"""
+        return current_user
+
+    @blp.arguments(ProfileSchema(partial=True))
+    @blp.response(200, UserSchema)
+    @blp.doc(security=BEARER)
+    def patch(self, data):
+        """Change the caller's names or time zone"""
+        user = get_current_user()
+        for field, value in data.items():
+            setattr(user, field, value)
+        db.session.commit()
+        return user
+
+
+# --- The JWT loaders: every token is checked against its session in one query. ---
+
+
+@jwt.token_in_blocklist_loader
+def _token_revoked(_header: dict, payload: dict) -> bool:
+    try:
+        session_id = uuid.UUID(payload["sid"])
+        user_id = int(payload["sub"])
+    except (KeyError, ValueError, TypeError):
+        return True
+    session = db.session.scalar(
+        select(AuthSession).where(
+            AuthSession.id == session_id,
+            AuthSession.user_id == user_id,
+            AuthSession.revoked_at.is_(None),
+            AuthSession.expires_at > func.now(),
+        )
+    )
+    g.auth_session = session
+    return session is None
+
+
+@jwt.user_lookup_loader
+def _load_user(_header: dict, _payload: dict) -> User:
+    # The blocklist check already loaded the session with its user.
+    return g.auth_session.user
+
+
+def _unauthorized(detail: str):
+    return problem(401, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+@jwt.unauthorized_loader
+def _missing_token(reason: str):
+    return _unauthorized("Missing bearer token.")
+
+
+@jwt.invalid_token_loader
+def _invalid_token(reason: str):
+    return _unauthorized("Invalid token.")
+
+
+@jwt.expired_token_loader
+def _expired_token(_header: dict, _payload: dict):
+    return _unauthorized("The token has expired.")
+
+
+@jwt.revoked_token_loader
+def _revoked_token(_header: dict, _payload: dict):
+    return _unauthorized("The token has been revoked.")
+
+
+@jwt.user_lookup_error_loader
+def _unknown_user(_header: dict, _payload: dict):
+    return _unauthorized("The token's account no longer exists.")
+
+
+@jwt.needs_fresh_token_loader
+def _needs_fresh(_header: dict, _payload: dict):
+    return _unauthorized("A fresh token is required.")

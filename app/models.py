@@ -1,0 +1,222 @@
+"""The tables, as typed SQLAlchemy models, and each entity's own behaviour."""
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Computed,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR, UUID
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.passwords import hash_password, verify_password
+
+TZ = DateTime(timezone=True)
+
+
+def _owner_fk(table: str = "users.id") -> ForeignKey:
+    return ForeignKey(table, ondelete="CASCADE")
+
+
+class User(db.Model):
+    __tablename__ = "users"
+    __table_args__ = (
+        Index("uq_users_lower_email", func.lower(text("email")), unique=True),
+        CheckConstraint("char_length(email) <= 254", name="email_length"),
+        CheckConstraint("char_length(first_name) <= 100", name="first_name_length"),
+        CheckConstraint("char_length(last_name) <= 100", name="last_name_length"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    email: Mapped[str] = mapped_column(Text)
+    password_hash: Mapped[str] = mapped_column(Text)
+    first_name: Mapped[str] = mapped_column(Text, server_default="")
+    last_name: Mapped[str] = mapped_column(Text, server_default="")
+    timezone: Mapped[str] = mapped_column(Text, server_default="UTC")
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = hash_password(password)
+
+    def check_password(self, password: str) -> bool:
+        return verify_password(self.password_hash, password)
+
+
+class AuthSession(db.Model):
+    """One login. Every token minted from it carries its id; revoking the row revokes them."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[int] = mapped_column(BigInteger, _owner_fk(), index=True)
+    # The one refresh token of this session that may still be spent.
+    refresh_jti: Mapped[uuid.UUID] = mapped_column(UUID)
+    user_agent: Mapped[str] = mapped_column(Text, server_default="")
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    last_used_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(TZ, index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(TZ)
+
+    user: Mapped[User] = relationship(lazy="joined", innerjoin=True)
+
+
+class Priority(db.Model):
+    __tablename__ = "priorities"
+
+    # The level is the key: tasks sort by it without a join.
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    label: Mapped[str] = mapped_column(Text)
+
+
+task_tags = Table(
+    "task_tags",
+    db.metadata,
+    Column("task_id", BigInteger, ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", BigInteger, ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+recurring_task_tags = Table(
+    "recurring_task_tags",
+    db.metadata,
+    Column(
+        "recurring_task_id",
+        BigInteger,
+        ForeignKey("recurring_tasks.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("tag_id", BigInteger, ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
+class Tag(db.Model):
+    __tablename__ = "tags"
+    __table_args__ = (
+        Index("uq_tags_user_id_lower_name", "user_id", func.lower(text("name")), unique=True),
+        CheckConstraint("char_length(name) BETWEEN 1 AND 50", name="name_length"),
+        CheckConstraint("color ~ '^#[0-9A-Fa-f]{6}$'", name="color_format"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, _owner_fk())
+    name: Mapped[str] = mapped_column(Text)
+    color: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+
+
+class Task(db.Model):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        CheckConstraint("char_length(title) BETWEEN 1 AND 200", name="title_length"),
+        CheckConstraint("char_length(description) <= 10000", name="description_length"),
+        CheckConstraint("completed = (completed_at IS NOT NULL)", name="completed_at_set"),
+        # Keyset pagination: one index per sort key, the id breaking ties.
+        Index("ix_tasks_user_id_created_at_id", "user_id", "created_at", "id"),
+        Index("ix_tasks_user_id_updated_at_id", "user_id", "updated_at", "id"),
+        Index("ix_tasks_user_id_due_at_id", "user_id", "due_at", "id"),
+        Index("ix_tasks_user_id_priority_level_id", "user_id", "priority_level", "id"),
+        Index("ix_tasks_search_vector", "search_vector", postgresql_using="gin"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, _owner_fk())
+    title: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text, server_default="")
+    completed: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    completed_at: Mapped[datetime | None] = mapped_column(TZ)
+    due_at: Mapped[datetime | None] = mapped_column(TZ)
+    priority_level: Mapped[int | None] = mapped_column(SmallInteger, ForeignKey("priorities.level"))
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    search_vector = mapped_column(
+        TSVECTOR,
+        Computed("to_tsvector('english'::regconfig, title || ' ' || description)", persisted=True),
+        deferred=True,
+    )
+
+    tags: Mapped[list[Tag]] = relationship(secondary=task_tags, order_by=func.lower(Tag.name))
+
+
+class RecurringTask(db.Model):
+    __tablename__ = "recurring_tasks"
+    __table_args__ = (
+        CheckConstraint("char_length(title) BETWEEN 1 AND 200", name="title_length"),
+        CheckConstraint("char_length(description) <= 10000", name="description_length"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, _owner_fk(), index=True)
+    title: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text, server_default="")
+    priority_level: Mapped[int | None] = mapped_column(SmallInteger, ForeignKey("priorities.level"))
+    rrule: Mapped[str] = mapped_column(Text)
+    # Wall-clock time in `timezone`: occurrences keep it across DST changes.
+    dtstart: Mapped[datetime] = mapped_column(DateTime(timezone=False))
+    timezone: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+
+    tags: Mapped[list[Tag]] = relationship(secondary=recurring_task_tags, order_by=func.lower(Tag.name))
+
+
+class TaskInstance(db.Model):
+    __tablename__ = "task_instances"
+    __table_args__ = (
+        CheckConstraint("completed = (completed_at IS NOT NULL)", name="completed_at_set"),
+        Index(
+            "uq_task_instances_recurring_task_id_occurs_at",
+            "recurring_task_id",
+            "occurs_at",
+            unique=True,
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    recurring_task_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("recurring_tasks.id", ondelete="CASCADE")
+    )
+    occurs_at: Mapped[datetime] = mapped_column(TZ)
+    completed: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    completed_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
+class PasswordResetToken(db.Model):
+    __tablename__ = "password_reset_tokens"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, _owner_fk(), index=True)
+    # SHA-256 of the token; the token itself is only ever in the mail.
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(TZ, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
+class IdempotencyKey(db.Model):
+    """A POST's key and, once it succeeded, the answer to replay."""
+
+    __tablename__ = "idempotency_keys"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, _owner_fk(), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(Text)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response_body = mapped_column(JSONB)
+    location: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now(), index=True)

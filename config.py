@@ -1,0 +1,180 @@
+"""Configuration read from the environment (and `.env`), validated once.
+
+There is deliberately no default database: a missing or non-PostgreSQL
+`DATABASE_URL` stops the service instead of letting it write somewhere else.
+"""
+
+import os
+from urllib.parse import urlsplit
+
+from dotenv import load_dotenv
+
+load_dotenv()
+
+ENVIRONMENTS = ("development", "testing", "production")
+POSTGRES_SCHEMES = {
+    "postgres": "postgresql+psycopg2",
+    "postgresql": "postgresql+psycopg2",
+    "postgresql+psycopg2": "postgresql+psycopg2",
+    "postgresql+asyncpg": "postgresql+psycopg2",
+}
+MIN_SECRET_BYTES = 32
+
+
+class ConfigError(Exception):
+    """The environment cannot configure a working service."""
+
+
+def normalize_database_url(url: str | None) -> str:
+    """Return `url` as a psycopg2 SQLAlchemy URL; raise ConfigError if it is not PostgreSQL."""
+    if not url or not url.strip():
+        raise ConfigError("DATABASE_URL is not set: point it at a PostgreSQL database")
+    url = url.strip()
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ConfigError("DATABASE_URL is not a URL: expected postgresql://user:pass@host/db")
+    scheme = scheme.lower()
+    if scheme.startswith("sqlite"):
+        raise ConfigError("DATABASE_URL points at SQLite, which is refused: use PostgreSQL")
+    if scheme not in POSTGRES_SCHEMES:
+        raise ConfigError(f"DATABASE_URL scheme {scheme!r} is not PostgreSQL")
+    return f"{POSTGRES_SCHEMES[scheme]}://{rest}"
+
+
+def _int(name: str, default: int, minimum: int = 0) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    if raw.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.strip().lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+class Config:
+    """Settings from the environment; instantiating it validates them."""
+
+    MAX_CONTENT_LENGTH = 1024 * 1024
+    API_TITLE = "Todo API"
+    API_VERSION = "1.0.0"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/"
+    OPENAPI_JSON_PATH = "openapi.json"
+    JSON_SORT_KEYS = False
+    JWT_TOKEN_LOCATION = ["headers"]
+    JWT_ERROR_MESSAGE_KEY = "detail"
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+    # argon2id cost; the defaults are argon2-cffi's RFC 9106 "low memory" profile.
+    ARGON2_TIME_COST = 3
+    ARGON2_MEMORY_COST = 65536
+    ARGON2_PARALLELISM = 4
+    FORCED_ENV: str | None = None
+
+    def __init__(self) -> None:
+        env = os.environ
+        self.APP_ENV = self.FORCED_ENV or env.get("APP_ENV", "").strip().lower() or "production"
+        if self.APP_ENV not in ENVIRONMENTS:
+            raise ConfigError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, got {self.APP_ENV!r}")
+        self.TESTING = self.APP_ENV == "testing"
+        self.DEBUG = False
+
+        self.SQLALCHEMY_DATABASE_URI = normalize_database_url(self.database_url())
+        self.DB_CONNECT_TIMEOUT = _int("DB_CONNECT_TIMEOUT", 5, minimum=1)
+        # How long start-up waits for an unreachable database (a Neon compute waking up).
+        self.DB_STARTUP_RETRY = _int("DB_STARTUP_RETRY", 10)
+        self.SQLALCHEMY_ENGINE_OPTIONS = {
+            "pool_pre_ping": True,
+            "pool_size": _int("DB_POOL_SIZE", 20, minimum=1),
+            "max_overflow": _int("DB_MAX_OVERFLOW", 10),
+            "pool_recycle": _int("DB_POOL_RECYCLE", 3600, minimum=1),
+            "pool_timeout": _int("DB_POOL_TIMEOUT", 30, minimum=1),
+            "connect_args": {
+                "connect_timeout": self.DB_CONNECT_TIMEOUT,
+                "application_name": "todo-api",
+            },
+        }
+
+        self.SECRET_KEY = env.get("SECRET_KEY")
+        self.JWT_SECRET_KEY = env.get("JWT_SECRET_KEY")
+        self._check_secrets()
+        self.JWT_ACCESS_TTL = _int("JWT_ACCESS_TTL", 900, minimum=1)
+        self.JWT_REFRESH_TTL = _int("JWT_REFRESH_TTL", 30 * 24 * 3600, minimum=1)
+
+        self.CORS_ORIGINS = [o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()]
+        self.RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
+        self.RATELIMIT_STORAGE_URI = env.get("RATELIMIT_STORAGE_URI", "memory://")
+        self.RATELIMIT_AUTH = env.get("RATELIMIT_AUTH", "10 per minute")
+        self.RATELIMIT_HEADERS_ENABLED = True
+
+        self.MAIL_BACKEND = env.get("MAIL_BACKEND", "console").strip().lower()
+        if self.MAIL_BACKEND not in ("console", "file", "smtp"):
+            raise ConfigError(f"MAIL_BACKEND must be console, file or smtp, got {self.MAIL_BACKEND!r}")
+        self.MAIL_OUTBOX_DIR = env.get("MAIL_OUTBOX_DIR", "instance/outbox")
+        self.MAIL_FROM = env.get("MAIL_FROM", "Todo API <no-reply@localhost>")
+        self.SMTP_HOST = env.get("SMTP_HOST", "localhost")
+        self.SMTP_PORT = _int("SMTP_PORT", 25, minimum=1)
+        self.SMTP_USERNAME = env.get("SMTP_USERNAME") or None
+        self.SMTP_PASSWORD = env.get("SMTP_PASSWORD") or None
+        self.SMTP_STARTTLS = _bool("SMTP_STARTTLS", False)
+        self.SMTP_TIMEOUT = _int("SMTP_TIMEOUT", 10, minimum=1)
+        self.PASSWORD_RESET_URL = env.get(
+            "PASSWORD_RESET_URL", "http://localhost:8000/reset-password?token={token}"
+        )
+        self.PASSWORD_RESET_TTL = _int("PASSWORD_RESET_TTL", 1800, minimum=1)
+
+        self.LOG_LEVEL = env.get("LOG_LEVEL", "INFO").upper()
+        self.LOG_FORMAT = env.get("LOG_FORMAT", "plain").lower()
+
+    def database_url(self) -> str | None:
+        return os.environ.get("DATABASE_URL")
+
+    def _check_secrets(self) -> None:
+        if self.APP_ENV != "production":
+            # Development and tests may run without configured keys; the process
+            # then signs with a random key, so tokens die with it.
+            self.SECRET_KEY = self.SECRET_KEY or os.urandom(32).hex()
+            self.JWT_SECRET_KEY = self.JWT_SECRET_KEY or os.urandom(32).hex()
+            return
+        for name in ("SECRET_KEY", "JWT_SECRET_KEY"):
+            value = getattr(self, name)
+            if not value:
+                raise ConfigError(f"{name} is not set (required when APP_ENV=production)")
+            if len(value.encode()) < MIN_SECRET_BYTES:
+                raise ConfigError(f"{name} must be at least {MIN_SECRET_BYTES} bytes in production")
+
+    def database_host(self) -> str:
+        """The host part of the database URL, for messages (never the password)."""
+        parts = urlsplit(self.SQLALCHEMY_DATABASE_URI)
+        return parts.hostname or "local socket"
+
+
+class TestConfig(Config):
+    """Tests: the database named by TEST_DATABASE_URL, cheap hashing, no rate limits."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    ARGON2_TIME_COST = 1
+    ARGON2_MEMORY_COST = 1024
+    ARGON2_PARALLELISM = 1
+    FORCED_ENV = "testing"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", False)
+
+    def database_url(self) -> str | None:
+        return os.environ.get("TEST_DATABASE_URL")

@@ -1,0 +1,43 @@
+"""gunicorn settings, read from the environment: `gunicorn wsgi:app`."""
+
+import os
+import sys
+
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+# Longer than DB_POOL_TIMEOUT so a request waiting for a connection answers 503 itself.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+# SIGTERM: stop accepting, let in-flight requests finish for up to this long.
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
+keepalive = 5
+accesslog = None  # the app logs one line per request, with its request id
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+
+def on_starting(server):
+    """Refuse to start, in the master, unless the configuration and database are good.
+
+    Checking here rather than in each worker means a bad database stops gunicorn
+    once with one line, instead of workers failing to boot in a loop.
+    """
+    from app import create_app
+    from app.database import DatabaseNotReady, verify_database
+    from config import ConfigError
+
+    try:
+        verify_database(create_app().config)
+    except (ConfigError, DatabaseNotReady) as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(1)
+
+
+def worker_exit(server, worker):
+    """Close the worker's pooled database connections once its last request is done."""
+    from app.extensions import db
+
+    flask_app = getattr(worker, "wsgi", None)
+    if flask_app is not None:
+        with flask_app.app_context():
+            db.engine.dispose()

@@ -1,0 +1,120 @@
+"""Test fixtures: one PostgreSQL database built by the migrations, emptied before each test.
+
+The database is a throwaway embedded server (pgserver) unless TEST_DATABASE_URL
+names a server; either way the suite creates a database of its own on it and
+drops it at the end. Tests commit for real and are isolated by truncation, not by
+a rolled-back transaction: the concurrency tests need several connections to see
+each other's commits, exactly as in production.
+"""
+
+import os
+import uuid
+from pathlib import Path
+
+import flask_migrate
+import pgserver
+import pytest
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.pool import NullPool
+
+from app import create_app
+from app.extensions import db
+from config import TestConfig
+
+PASSWORD = "correct horse battery"
+
+
+def _admin_url(tmp_path_factory) -> str:
+    if url := os.environ.get("TEST_DATABASE_URL"):
+        return url
+    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="delete")
+    return server.get_uri()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    """A fresh, migrated database for this run; dropped afterwards."""
+    admin_url = make_url(_admin_url(tmp_path_factory)).set(drivername="postgresql+psycopg2")
+    name = f"todo_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin_url.set(database=name).render_as_string(hide_password=False)
+    previous = os.environ.get("TEST_DATABASE_URL")
+    os.environ["TEST_DATABASE_URL"] = url
+    app = create_app(TestConfig)
+    with app.app_context():
+        flask_migrate.upgrade()
+        db.engine.dispose()
+    yield url
+    if previous is None:
+        os.environ.pop("TEST_DATABASE_URL", None)
+    else:
+        os.environ["TEST_DATABASE_URL"] = previous
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def app(database_url):
+    return create_app(TestConfig)
+
+
+@pytest.fixture(autouse=True)
+def _empty_database(request):
+    """Start every test that uses the database from no users (priorities stay)."""
+    if "database_url" not in request.fixturenames:
+        yield
+        return
+    yield
+    engine = create_engine(os.environ["TEST_DATABASE_URL"], poolclass=NullPool)
+    with engine.begin() as connection:
+        # Every table of user data hangs off users by ON DELETE CASCADE foreign keys.
+        connection.execute(text("TRUNCATE users RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def register(client, email: str = "ada@example.com", password: str = PASSWORD, **fields):
+    response = client.post("/api/v1/auth/register", json={"email": email, "password": password, **fields})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def login(client, email: str = "ada@example.com", password: str = PASSWORD) -> dict:
+    response = client.post("/api/v1/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def user(client):
+    """A registered user with a logged-in session: {"email", "password", "tokens", "headers"}."""
+    register(client)
+    tokens = login(client)
+    return {
+        "email": "ada@example.com",
+        "password": PASSWORD,
+        "tokens": tokens,
+        "headers": bearer(tokens["access_token"]),
+    }
+
+
+@pytest.fixture
+def other_user(client):
+    """A second user, to check that one user never sees another's data."""
+    register(client, email="grace@example.com")
+    tokens = login(client, email="grace@example.com")
+    return {"email": "grace@example.com", "tokens": tokens, "headers": bearer(tokens["access_token"])}
+
+
+ROOT = Path(__file__).resolve().parent.parent

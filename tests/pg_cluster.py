@@ -1,0 +1,79 @@
+"""PostgreSQL clusters of the tests' own, from the pgserver wheel's binaries.
+
+`embedded_server` is the throwaway server most tests use (Unix socket, trust
+auth). `PgCluster` is a second kind the start-up and outage tests need: TCP on
+127.0.0.1 with a password, which a test can stop and start again.
+"""
+
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import pgserver
+from pgserver.utils import ensure_prefix_permissions, ensure_user_exists
+
+BIN = Path(pgserver.__file__).parent / "pginstall" / "bin"
+SYSTEM_USER = "pgserver"  # PostgreSQL refuses to run as root; pgserver uses this account
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _as_postgres_user() -> dict:
+    if os.geteuid() != 0:
+        return {}
+    entry = ensure_user_exists(SYSTEM_USER)
+    return {"user": entry.pw_uid, "group": entry.pw_gid}
+
+
+class PgCluster:
+    """A cluster on 127.0.0.1:`port` with password authentication."""
+
+    def __init__(self, base: Path, password: str = "s3cret-test-password") -> None:
+        self.base = base
+        self.data = base / "data"
+        self.password = password
+        self.port = free_port()
+        self._run_as = _as_postgres_user()
+
+    def url(self, database: str = "postgres", password: str | None = None) -> str:
+        return f"postgresql://postgres:{password or self.password}@127.0.0.1:{self.port}/{database}"
+
+    def _run(self, *args: str) -> None:
+        subprocess.run([str(BIN / args[0]), *args[1:]], check=True, capture_output=True, **self._run_as)
+
+    def init(self) -> "PgCluster":
+        self.base.mkdir(parents=True, exist_ok=True)
+        pwfile = self.base / "pwfile"
+        pwfile.write_text(self.password + "\n")
+        if self._run_as:
+            ensure_prefix_permissions(self.base)
+            for path in (self.base, pwfile):
+                os.chown(path, self._run_as["user"], self._run_as["group"])
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=scram-sha-256",
+            "--auth-local=trust",
+            f"--pwfile={pwfile}",
+            "--encoding=utf8",
+        )
+        return self
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.base / "log"), "-w", "start")
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def pid(self) -> int | None:
+        pidfile = self.data / "postmaster.pid"
+        return int(pidfile.read_text().split()[0]) if pidfile.exists() else None
