@@ -44,11 +44,11 @@ def create_app(config_class: type[Config] = Config) -> Flask:
         },
     )
 
-    from app import auth, health, tags, tasks
+    from app import auth, health, priorities, recurrence, tags, tasks
     from app.cli import register_commands
     from app.errors import register_error_handlers
 
-    for module in (health, auth, tasks, tags):
+    for module in (health, auth, priorities, tags, tasks, recurrence):
         api.register_blueprint(module.blp)
     register_error_handlers(app)
     register_commands(app)

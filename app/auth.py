@@ -13,15 +13,16 @@ from flask_jwt_extended import (
     get_jwt,
     jwt_required,
 )
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from app.api import Blueprint
 from app.errors import problem
 from app.extensions import db, jwt
 from app.models import AuthSession, User
 from app.passwords import burn_verification_time
-from app.schemas import (
+from app.schemas.auth import (
     LoginSchema,
     ProfileSchema,
     SessionListSchema,

@@ -3,13 +3,12 @@
 import json
 import logging
 
-import flask_smorest
 from flask import Flask, current_app, request
 from marshmallow import Schema, fields
 from psycopg2 import errorcodes
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
+from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.http import HTTP_STATUS_CODES
 
 log = logging.getLogger(__name__)
@@ -63,7 +62,7 @@ def flatten_messages(messages, prefix: str = "") -> dict[str, list[str]]:
     return flat
 
 
-def _validation_errors(data: dict) -> dict[str, list[str]]:
+def validation_errors(data: dict) -> dict[str, list[str]]:
     # webargs nests messages under the location ("json", "query"); clients want the field.
     messages = data.get("errors") or data.get("messages") or {}
     if isinstance(messages, dict) and set(messages) <= {"json", "query", "headers", "view_args"}:
@@ -74,25 +73,7 @@ def _validation_errors(data: dict) -> dict[str, list[str]]:
     return flatten_messages(messages)
 
 
-class Api(flask_smorest.Api):
-    """flask-smorest's Api, answering every HTTP error as problem+json."""
-
-    ERROR_SCHEMA = ProblemSchema
-
-    def handle_http_exception(self, error: HTTPException):
-        data = getattr(error, "data", None) or {}
-        headers = dict(data.get("headers") or {})
-        if isinstance(error, MethodNotAllowed) and error.valid_methods:
-            headers["Allow"] = ", ".join(sorted(error.valid_methods))
-        status = error.code or 500
-        if status >= 500:
-            return problem(status, "The server could not complete the request.", headers=headers)
-        errors = _validation_errors(data) if ("messages" in data or "errors" in data) else None
-        detail = data.get("message") or _default_detail(status, errors, error)
-        return problem(status, detail, errors=errors, headers=headers)
-
-
-def _default_detail(status: int, errors, error: HTTPException) -> str:
+def default_detail(status: int, errors, error: HTTPException) -> str:
     if errors:
         fields_ = ", ".join(sorted(errors))
         return f"Invalid value for: {fields_}."

@@ -6,7 +6,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
-from app.errors import Api
+from app.api import Api
 
 # Named constraints let Alembic diff and drop them by name.
 NAMING_CONVENTION = {

@@ -3,13 +3,13 @@
 import logging
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from app.api import Blueprint
 from app.extensions import db
-from app.schemas import HealthSchema
+from app.schemas.auth import HealthSchema
 
 blp = Blueprint("health", __name__, description="Service status")
 log = logging.getLogger(__name__)

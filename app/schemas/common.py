@@ -1,0 +1,115 @@
+"""Fields and schemas that several resources share."""
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, available_timezones
+
+from email_validator import EmailNotValidError, validate_email
+from flask_jwt_extended import get_current_user
+from marshmallow import ValidationError, fields, validate
+
+MAX_EMAIL_LENGTH = 254
+TAG_NAME_MAX = 50
+TAGS_PER_ITEM_MAX = 20
+# The priorities table's rows, by name; the seed and the first migration insert exactly these.
+PRIORITY_LEVELS = {"low": 1, "medium": 2, "high": 3, "urgent": 4}
+PRIORITY_NAMES = {level: name for name, level in PRIORITY_LEVELS.items()}
+_TIMEZONES = frozenset(available_timezones())
+
+
+def normalize_email(value: str) -> str:
+    return value.strip().lower()
+
+
+class Email(fields.String):
+    """An email address: trimmed, lower-cased, syntactically valid, at most 254 characters."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        email = normalize_email(super()._deserialize(value, attr, data, **kwargs))
+        if len(email) > MAX_EMAIL_LENGTH:
+            raise ValidationError(f"Must be at most {MAX_EMAIL_LENGTH} characters.")
+        try:
+            validate_email(email, check_deliverability=False)
+        except EmailNotValidError:
+            raise ValidationError("Not a valid email address.") from None
+        return email
+
+
+class TimeZone(fields.String):
+    """An IANA time zone name such as Europe/Berlin."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        name = super()._deserialize(value, attr, data, **kwargs).strip()
+        if name not in _TIMEZONES:
+            raise ValidationError("Not a known IANA time zone name.")
+        return name
+
+
+class TrimmedString(fields.String):
+    """A string with surrounding whitespace removed before validation."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+class UTCDateTime(fields.AwareDateTime):
+    """An RFC 3339 datetime, answered in UTC whatever the database session's zone."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is not None:
+            value = value.astimezone(UTC)
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
+class UserDateTime(UTCDateTime):
+    """A request datetime: with an offset it is that instant; without one it is
+    wall-clock time in the calling user's time zone. Loaded as an aware UTC datetime."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise self.make_error("invalid", input=value, obj_type="datetime")
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("z", "Z"))
+        except ValueError:
+            raise self.make_error("invalid", input=value, obj_type="datetime") from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=ZoneInfo(get_current_user().timezone))
+        return parsed.astimezone(UTC)
+
+
+class Priority(fields.String):
+    """A priority by name (low, medium, high, urgent) or null; stored as its level."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("allow_none", True)
+        kwargs.setdefault("metadata", {"enum": [*PRIORITY_LEVELS, None]})
+        super().__init__(**kwargs)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else PRIORITY_NAMES[value]
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        name = super()._deserialize(value, attr, data, **kwargs)
+        if name not in PRIORITY_LEVELS:
+            raise ValidationError(f"Must be one of: {', '.join(PRIORITY_LEVELS)}.")
+        return PRIORITY_LEVELS[name]
+
+
+class TagNames(fields.List):
+    """A list of tag names: each trimmed, 1 to 50 characters; at most 20; repeats (ignoring
+    case) count once, the first spelling winning."""
+
+    def __init__(self, **kwargs):
+        super().__init__(TrimmedString(validate=validate.Length(min=1, max=TAG_NAME_MAX)), **kwargs)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else [tag.name for tag in value]
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        names = super()._deserialize(value, attr, data, **kwargs)
+        first_spellings: dict[str, str] = {}
+        for name in names:
+            first_spellings.setdefault(name.lower(), name)
+        unique = list(first_spellings.values())
+        if len(unique) > TAGS_PER_ITEM_MAX:
+            raise ValidationError(f"At most {TAGS_PER_ITEM_MAX} tags.")
+        return unique
