@@ -8,6 +8,7 @@ each other's commits, exactly as in production.
 """
 
 import os
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -24,22 +25,53 @@ from config import TestConfig
 PASSWORD = "correct horse battery"
 
 
-def _admin_url(tmp_path_factory) -> str:
+def _admin_url() -> str:
     if url := os.environ.get("TEST_DATABASE_URL"):
         return url
-    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="delete")
+    # Not under pytest's tmp_path: pytest prunes old run folders there, which would
+    # delete the data directory of a run still going in another terminal.
+    server = pgserver.get_server(Path(tempfile.mkdtemp(prefix="todo-test-pg-")), cleanup_mode="delete")
     return server.get_uri()
 
 
+class DatabaseServer:
+    """The PostgreSQL server the suite runs on; makes and drops databases of its own."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = make_url(admin_url).set(drivername="postgresql+psycopg2")
+        self.admin = create_engine(self.admin_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+
+    def create_database(self) -> str:
+        name = f"todo_test_{uuid.uuid4().hex[:12]}"
+        with self.admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        return self.admin_url.set(database=name).render_as_string(hide_password=False)
+
+    def drop_database(self, url: str) -> None:
+        with self.admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE "{make_url(url).database}" WITH (FORCE)'))
+
+
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory):
+def database_server():
+    server = DatabaseServer(_admin_url())
+    yield server
+    server.admin.dispose()
+
+
+@pytest.fixture
+def empty_database(database_server, monkeypatch):
+    """A database with no schema at all, named by TEST_DATABASE_URL for this test only."""
+    url = database_server.create_database()
+    monkeypatch.setenv("TEST_DATABASE_URL", url)
+    yield url
+    database_server.drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def database_url(database_server):
     """A fresh, migrated database for this run; dropped afterwards."""
-    admin_url = make_url(_admin_url(tmp_path_factory)).set(drivername="postgresql+psycopg2")
-    name = f"todo_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin_url.set(database=name).render_as_string(hide_password=False)
+    url = database_server.create_database()
     previous = os.environ.get("TEST_DATABASE_URL")
     os.environ["TEST_DATABASE_URL"] = url
     app = create_app(TestConfig)
@@ -51,9 +83,7 @@ def database_url(tmp_path_factory):
         os.environ.pop("TEST_DATABASE_URL", None)
     else:
         os.environ["TEST_DATABASE_URL"] = previous
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    database_server.drop_database(url)
 
 
 @pytest.fixture(scope="session")
