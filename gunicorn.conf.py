@@ -14,6 +14,9 @@ keepalive = 5
 accesslog = None  # the app logs one line per request, with its request id
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+# gunicorn 27's runtime control socket is one fixed path per user: several instances on one
+# machine would fight over it, and nothing here uses it.
+control_socket_disable = True
 
 
 def on_starting(server):
