@@ -38,9 +38,10 @@ def create_app(config_class: type[Config] = Config) -> Flask:
     api.init_app(
         app,
         spec_kwargs={
+            "security": [{"bearerAuth": []}],
             "components": {
                 "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
-            }
+            },
         },
     )
 

@@ -1,11 +1,14 @@
 """flask-smorest's Api and Blueprint, adapted to the contract's errors and strict query strings."""
 
+import http
+
 import flask_smorest
+from flask_smorest.utils import prepare_response
 from marshmallow import RAISE
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from app.errors import ProblemSchema, default_detail, problem, validation_errors
+from app.errors import PROBLEM_MIMETYPE, ProblemSchema, default_detail, problem, validation_errors
 
 
 class StrictParser(FlaskParser):
@@ -16,6 +19,12 @@ class StrictParser(FlaskParser):
 
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = StrictParser()
+
+    def problem_response(self, status: int, description: str):
+        """Document an error answer of a route: a problem+json body with `description`."""
+        return self.alt_response(
+            status, schema=ProblemSchema, description=description, content_type=PROBLEM_MIMETYPE
+        )
 
 
 class Api(flask_smorest.Api):
@@ -34,3 +43,27 @@ class Api(flask_smorest.Api):
         errors = validation_errors(data) if ("messages" in data or "errors" in data) else None
         detail = data.get("message") or default_detail(status, errors, error)
         return problem(status, detail, errors=errors, headers=headers)
+
+    def register_blueprint(self, blp, **options):
+        super().register_blueprint(blp, **options)
+        # Every route needs a bearer token (the spec's global `security`) unless it opts out
+        # with `@blp.doc(security=[])`; document the 401 those routes can answer.
+        for operations in self.spec._paths.values():
+            for operation in operations.values():
+                if isinstance(operation, dict) and operation.get("security") != []:
+                    operation.setdefault("responses", {}).setdefault(
+                        "401", {"$ref": "#/components/responses/UNAUTHORIZED"}
+                    )
+
+    def _register_responses(self):
+        # flask-smorest documents its error responses as application/json; ours are
+        # problem+json, and a generated client must expect what the server sends.
+        for status in http.HTTPStatus:
+            response = {"description": status.phrase}
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM_MIMETYPE)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_MIMETYPE)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)

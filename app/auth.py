@@ -32,7 +32,6 @@ from app.schemas.auth import (
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Accounts and sessions")
 
-BEARER = [{"bearerAuth": []}]
 MAX_USER_AGENT = 512
 
 
@@ -63,9 +62,10 @@ def revoke_sessions(*conditions) -> None:
 
 @blp.route("/register")
 class Register(MethodView):
+    @blp.doc(security=[])
     @blp.arguments(UserSchema)
     @blp.response(201, UserSchema)
-    @blp.alt_response(409, description="The email is already registered")
+    @blp.problem_response(409, "The email is already registered")
     def post(self, data):
         """Create an account"""
         user = User(email=data["email"], **{k: data[k] for k in ProfileSchema().fields if k in data})
@@ -81,9 +81,10 @@ class Register(MethodView):
 
 @blp.route("/login")
 class Login(MethodView):
+    @blp.doc(security=[])
     @blp.arguments(LoginSchema)
     @blp.response(200, TokenSchema)
-    @blp.alt_response(401, description="Unknown email or wrong password (one answer for both)")
+    @blp.problem_response(401, "Unknown email or wrong password (one answer for both)")
     def post(self, data):
         """Log in: open a session and get its tokens"""
         user = db.session.scalar(select(User).where(func.lower(User.email) == data["email"]))
@@ -108,8 +109,7 @@ class Refresh(MethodView):
     decorators = [jwt_required(refresh=True)]
 
     @blp.response(200, TokenSchema)
-    @blp.alt_response(401, description="Invalid, expired, revoked or already spent refresh token")
-    @blp.doc(security=BEARER)
+    @blp.problem_response(401, "Invalid, expired, revoked or already spent refresh token")
     def post(self):
         """Swap a refresh token for a new pair; the presented one is spent"""
         claims = get_jwt()
@@ -137,7 +137,6 @@ class Logout(MethodView):
     decorators = [jwt_required()]
 
     @blp.response(204)
-    @blp.doc(security=BEARER)
     def post(self):
         """Log out: revoke the calling session and all its tokens"""
         revoke_sessions(AuthSession.id == g.auth_session.id)
@@ -149,7 +148,6 @@ class Sessions(MethodView):
     decorators = [jwt_required()]
 
     @blp.response(200, SessionListSchema)
-    @blp.doc(security=BEARER)
     def get(self):
         """List the caller's live sessions, newest first"""
         sessions = db.session.scalars(
@@ -180,8 +178,7 @@ class SessionById(MethodView):
     decorators = [jwt_required()]
 
     @blp.response(204)
-    @blp.alt_response(404, description="No live session of the caller has this id")
-    @blp.doc(security=BEARER)
+    @blp.problem_response(404, "No live session of the caller has this id")
     def delete(self, session_id):
         """Revoke one of the caller's sessions"""
         revoked = db.session.execute(
@@ -204,14 +201,12 @@ class Me(MethodView):
     decorators = [jwt_required()]
 
     @blp.response(200, UserSchema)
-    @blp.doc(security=BEARER)
     def get(self):
         """The caller's account"""
         return current_user
 
     @blp.arguments(ProfileSchema(partial=True))
     @blp.response(200, UserSchema)
-    @blp.doc(security=BEARER)
     def patch(self, data):
         """Change the caller's names or time zone"""
         user = get_current_user()
