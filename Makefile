@@ -1,9 +1,10 @@
 # `make run` serves the API; `make test` runs every test. Both create .venv on first use.
+# `make bench` measures throughput and latency per scenario (needs `wrk`; see README, Performance).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-quick lint format clean
+.PHONY: run test test-quick lint format clean bench
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +20,9 @@ test: $(BIN)/.installed
 
 test-quick: $(BIN)/.installed
 	$(BIN)/python -m pytest -m "not slow"
+
+bench: $(BIN)/.installed
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

@@ -1,0 +1,309 @@
+"""`make bench`: where the API's time goes, at 10,000 and at 1,000,000 tasks for one user.
+
+For each size it starts from nothing: a database on its own PostgreSQL, `flask db upgrade`
+and `flask seed`, the API under gunicorn with production settings, a bench user seeded
+through the API and bulk-loaded by COPY (bench/load.py), then one wrk run per scenario.
+It prints requests/s, p50 and p99 per scenario and size, the SQL statements each request
+sends (counted from PostgreSQL's own statement log on a second, one-worker instance, so the
+app is not instrumented), and the list page against a hand-written speed-of-light app.
+`--profile` instead samples one worker with pyinstrument under a short load per scenario.
+"""
+
+import argparse
+import json
+import os
+import random
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import load, report, wrk
+from bench.servers import ROOT, BenchCluster, Gunicorn, call, count_statements, environment, flask
+
+EMAIL = "bench@example.com"
+PASSWORD = "bench-password-1"
+OTHER_USERS, OTHER_TASKS = 1000, 5
+COUNTED_REQUESTS = 10
+MONTH = "start=2027-03-01T00:00:00Z&end=2027-04-01T00:00:00Z"
+NEW_TASK = {
+    "title": "Bench task",
+    "description": "made by make bench",
+    "priority": "high",
+    "tags": ["work", "home"],
+    "due_at": "2027-01-15T09:00:00Z",
+}
+MISSING = "n/a (route missing)"
+
+
+@dataclass
+class Scenario:
+    name: str
+    method: str
+    paths: list[str]
+    body: dict | None = None
+    token: str | None = None
+    server: str = "api"  # "sol": the speed-of-light app
+    missing: bool = False  # seeding already found its route missing
+
+
+@dataclass
+class Seeded:
+    token: str
+    user_id: int
+    task_ids: list[int]
+    recurring_id: int | None
+
+
+def scenarios(seeded: Seeded) -> list[Scenario]:
+    token, items = seeded.token, [f"/api/v1/tasks/{i}" for i in seeded.task_ids]
+    recurring = f"/api/v1/recurring-tasks/{seeded.recurring_id}/instances?{MONTH}"
+    return [
+        Scenario("list 50", "GET", ["/api/v1/tasks?limit=50"], token=token),
+        Scenario("list 50 speed-of-light", "GET", ["/"], server="sol"),
+        Scenario("list tag=work", "GET", ["/api/v1/tasks?tag=work"], token=token),
+        Scenario("search q=invoice", "GET", ["/api/v1/tasks?q=invoice"], token=token),
+        Scenario("get one task", "GET", items, token=token),
+        Scenario("recurring month", "GET", [recurring], token=token, missing=seeded.recurring_id is None),
+        Scenario("me", "GET", ["/api/v1/auth/me"], token=token),
+        Scenario("create task", "POST", ["/api/v1/tasks"], body=NEW_TASK, token=token),
+        Scenario("complete task", "PATCH", items, body={"completed": True}, token=token),
+        Scenario("login", "POST", ["/api/v1/auth/login"], body={"email": EMAIL, "password": PASSWORD}),
+    ]
+
+
+def seed(port: int, url: str, size: int) -> Seeded:
+    """The bench user and a few objects through the API, then `size` tasks in bulk."""
+    credentials = {"email": EMAIL, "password": PASSWORD}
+    status, answer = call(port, "POST", "/api/v1/auth/register", credentials)
+    if status != 201:
+        sys.exit(f"error: registering the bench user answered {status}: {answer}")
+    token = call(port, "POST", "/api/v1/auth/login", credentials)[1]["access_token"]
+    user_id = call(port, "GET", "/api/v1/auth/me", token=token)[1]["id"]
+    for name in load.TAG_NAMES[:3]:
+        call(port, "POST", "/api/v1/tags", {"name": name, "color": "#3366cc"}, token)
+    made = sum(call(port, "POST", "/api/v1/tasks", NEW_TASK, token)[0] == 201 for _ in range(3))
+    status, recurring = call(
+        port,
+        "POST",
+        "/api/v1/recurring-tasks",
+        {"title": "Stand-up", "rrule": "FREQ=DAILY", "dtstart": "2027-01-01T09:00:00", "timezone": "UTC"},
+        token,
+    )
+    started = time.monotonic()
+    connection = psycopg2.connect(url, application_name="bench-loader")
+    try:
+        ids = load.load_tasks(connection, user_id, size - made, load.ensure_tags(connection, user_id))
+        load.load_other_users(connection, OTHER_USERS, OTHER_TASKS)
+        connection.commit()
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE")
+    finally:
+        connection.close()
+    print(
+        f"  loaded {size:,} tasks (+{OTHER_USERS * OTHER_TASKS:,} of {OTHER_USERS:,} other users) "
+        f"by COPY, vacuumed and analyzed in {time.monotonic() - started:.1f} s",
+        flush=True,
+    )
+    sample = random.Random(7).sample(ids, min(1000, len(ids)))
+    return Seeded(token, user_id, sample, recurring["id"] if status == 201 else None)
+
+
+class Bench:
+    def __init__(self, args, cluster: BenchCluster, work: Path):
+        self.args, self.cluster, self.work = args, cluster, work
+
+    def admin(self, sql: str) -> None:
+        connection = psycopg2.connect(self.cluster.url(), application_name="bench")
+        connection.autocommit = True
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql)
+        finally:
+            connection.close()
+
+    def env(self, database: str, **overrides: str) -> dict:
+        return environment(
+            DATABASE_URL=self.cluster.url(database),
+            APP_ENV="production",
+            SECRET_KEY=secrets.token_hex(32),
+            JWT_SECRET_KEY=secrets.token_hex(32),
+            JWT_ACCESS_TTL="7200",  # outlives the whole run
+            WEB_CONCURRENCY=str(self.args.workers),
+            GUNICORN_THREADS=str(self.args.gunicorn_threads),
+            RATELIMIT_ENABLED="false",  # login is measured, not limited
+            LOG_LEVEL=self.args.log_level,
+            **overrides,
+        )
+
+    def size(self, size: int, with_default_logging: bool) -> dict:
+        database = f"bench_{size}"
+        print(f"\n== {size:,} tasks ==", flush=True)
+        self.admin(f'DROP DATABASE IF EXISTS "{database}"')
+        self.admin(f'CREATE DATABASE "{database}"')
+        env = self.env(database)
+        flask(env, "db", "upgrade")
+        flask(env, "seed")
+        started: list[Gunicorn] = []
+        try:
+            api = self._start(started, "wsgi:app", env, f"{database}-api")
+            counter = self._start(
+                started,
+                "wsgi:app",
+                {**env, "WEB_CONCURRENCY": "1", "PGOPTIONS": "-c log_statement=all"},
+                f"{database}-counter",
+            )
+            seeded = seed(api.port, self.cluster.url(database), size)
+            if self.args.profile:
+                return self.profile(env, seeded, started)
+            sol = self._start(
+                started,
+                "speed_of_light:app",
+                {**env, "BENCH_USER_ID": str(seeded.user_id)},
+                f"{database}-sol",
+                cwd=ROOT / "bench",
+                ready_path="/",
+            )
+            ports = {"api": api.port, "sol": sol.port}
+            results = {s.name: self.measure(s, ports, counter.port) for s in scenarios(seeded)}
+            if with_default_logging:
+                results.update(self.default_logging(env, seeded, started, counter.port, database))
+            return results
+        finally:
+            for server in reversed(started):
+                server.stop()
+            if not self.args.keep:
+                self.admin(f'DROP DATABASE IF EXISTS "{database}"')
+
+    def _start(self, started: list, module: str, env: dict, name: str, **kwargs) -> Gunicorn:
+        server = Gunicorn(module, env, self.work / f"{name}.log", **kwargs)
+        started.append(server)
+        return server
+
+    def measure(self, scenario: Scenario, ports: dict, counter_port: int) -> dict:
+        if scenario.missing:
+            return {"na": MISSING}
+        port = ports[scenario.server]
+        status, _ = call(port, scenario.method, scenario.paths[0], scenario.body, scenario.token)
+        if status in (404, 405):
+            return {"na": MISSING}
+        if status >= 300:
+            return {"na": f"error: answered {status}"}
+        script = self.work / f"{scenario.name.replace(' ', '_').replace('=', '-')}.lua"
+        body = json.dumps(scenario.body) if scenario.body is not None else None
+        wrk.write_script(script, scenario.method, scenario.paths, body, scenario.token)
+        if not sys.stdout.isatty():
+            print(f"  {scenario.name} ...", flush=True)
+        a = self.args
+        stats = wrk.run(
+            f"http://127.0.0.1:{port}", script, a.duration, a.connections, a.threads, scenario.name
+        )
+        if scenario.server == "api":
+            stats["queries"], stats["round_trips"] = self.count(scenario, counter_port)
+        else:
+            stats["queries"] = stats["round_trips"] = 1  # by construction: one query, autocommit
+        return stats
+
+    def count(self, scenario: Scenario, port: int) -> tuple[float, float]:
+        """Statements per request, from PostgreSQL's log of the one-worker counting instance."""
+        call(port, scenario.method, scenario.paths[0], scenario.body, scenario.token)  # connect, warm up
+        offset = self.cluster.log.stat().st_size
+        for i in range(COUNTED_REQUESTS):
+            path = scenario.paths[(i + 1) % len(scenario.paths)]
+            call(port, scenario.method, path, scenario.body, scenario.token)
+        queries, trips = count_statements(self.cluster.log, offset)
+        return queries / COUNTED_REQUESTS, trips / COUNTED_REQUESTS
+
+    def default_logging(self, env: dict, seeded: Seeded, started: list, counter_port: int, database: str):
+        """The two cheapest reads again with the default LOG_LEVEL=INFO (one access line per request)."""
+        verbose = self._start(started, "wsgi:app", {**env, "LOG_LEVEL": "INFO"}, f"{database}-api-info")
+        chosen = [s for s in scenarios(seeded) if s.name in ("list 50", "me")]
+        return {
+            f"{s.name} (LOG_LEVEL=INFO)": self.measure(s, {"api": verbose.port}, counter_port) for s in chosen
+        }
+
+    def profile(self, env: dict, seeded: Seeded, started: list) -> dict:
+        server = self._start(started, "bench.profile_app:app", {**env, "WEB_CONCURRENCY": "1"}, "profile")
+        shares = {}
+        for scenario in scenarios(seeded):
+            if scenario.server != "api" or scenario.missing:
+                continue
+            status, _ = call(server.port, scenario.method, scenario.paths[0], scenario.body, scenario.token)
+            if status >= 300:
+                shares[scenario.name] = {"na": MISSING if status in (404, 405) else f"error {status}"}
+                continue
+            script = wrk.write_script(
+                self.work / "profile.lua",
+                scenario.method,
+                scenario.paths,
+                json.dumps(scenario.body) if scenario.body is not None else None,
+                scenario.token,
+            )
+            call(server.port, "GET", "/__profile__/start")
+            wrk.run(
+                f"http://127.0.0.1:{server.port}", script, self.args.profile_duration, 2, 1, scenario.name
+            )
+            slug = scenario.name.replace(" ", "-").replace("=", "-")
+            shares[scenario.name] = call(server.port, "GET", f"/__profile__/stop?name={slug}")[1]
+        return shares
+
+
+def arguments(argv=None):
+    cores = os.cpu_count() or 1
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="10000,1000000", help="tasks of the bench user, comma-separated")
+    parser.add_argument("--duration", type=int, default=10, help="seconds of load per scenario")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--workers", type=int, default=2 * cores, help="gunicorn workers (2 x cores)")
+    parser.add_argument("--gunicorn-threads", type=int, default=1, help="threads per gunicorn worker")
+    parser.add_argument("--log-level", default="WARNING", help="the API's LOG_LEVEL while measured")
+    parser.add_argument("--no-default-logging", action="store_true", help="skip the LOG_LEVEL=INFO rows")
+    parser.add_argument("--profile", action="store_true", help="profile one worker instead (first size)")
+    parser.add_argument(
+        "--profile-duration", type=int, default=5, help="seconds of load per profiled scenario"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the databases and the temp dir")
+    args = parser.parse_args(argv)
+    args.sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+    return args
+
+
+def main(argv=None) -> int:
+    args = arguments(argv)
+    wrk.require_wrk()
+    work = Path(tempfile.mkdtemp(prefix="todo-bench-"))
+    cluster = BenchCluster(work / "pg").init()
+    cluster.start()
+    print(
+        f"PostgreSQL on 127.0.0.1:{cluster.port}, work dir {work}; {args.workers} gunicorn workers, "
+        f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s",
+        flush=True,
+    )
+    try:
+        bench = Bench(args, cluster, work)
+        sizes = args.sizes[:1] if args.profile else args.sizes
+        results = {
+            size: bench.size(size, i == 0 and not args.no_default_logging) for i, size in enumerate(sizes)
+        }
+    finally:
+        cluster.stop()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    if args.profile:
+        report.print_profile(results[sizes[0]])
+    else:
+        report.print_table(results, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
