@@ -26,7 +26,16 @@ import psycopg2
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import load, report, wrk
-from bench.servers import ROOT, BenchCluster, Gunicorn, call, count_statements, environment, flask
+from bench.servers import (
+    API_APPLICATION_NAME,
+    ROOT,
+    BenchCluster,
+    Gunicorn,
+    call,
+    count_statements,
+    environment,
+    flask,
+)
 
 EMAIL = "bench@example.com"
 PASSWORD = "bench-password-1"
@@ -130,6 +139,19 @@ class Bench:
         finally:
             connection.close()
 
+    def connections(self, database: str) -> int:
+        """The API's open connections to `database`: a sync worker's pool keeps at most one."""
+        connection = psycopg2.connect(self.cluster.url(), application_name="bench")
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND application_name = %s",
+                    (database, API_APPLICATION_NAME),
+                )
+                return cursor.fetchone()[0]
+        finally:
+            connection.close()
+
     def env(self, database: str, **overrides: str) -> dict:
         return environment(
             DATABASE_URL=self.cluster.url(database),
@@ -174,6 +196,11 @@ class Bench:
             )
             ports = {"api": api.port, "sol": sol.port}
             results = {s.name: self.measure(s, ports, counter.port) for s in scenarios(seeded)}
+            held = self.connections(database)
+            print(
+                f"  PostgreSQL connections the API holds: {held} ({self.args.workers} workers + 1 counting)"
+            )
+            results["PostgreSQL connections held"] = {"na": f"{held} for {self.args.workers} workers + 1 counting worker"}
             if with_default_logging:
                 results.update(self.default_logging(env, seeded, started, counter.port, database))
             return results
