@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import click
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 from sqlalchemy import delete, func, or_
 from sqlalchemy.dialects.postgresql import insert
 
@@ -49,6 +50,7 @@ IDEMPOTENCY_KEY_LIFETIME = timedelta(hours=24)
 
 
 @click.command("cleanup")
+@with_appcontext
 def cleanup_command() -> None:
     """Delete expired sessions, spent or expired reset tokens and idempotency keys over 24 h old."""
     now = func.now()
