@@ -77,6 +77,7 @@ class Register(MethodView):
     @blp.arguments(UserSchema)
     @blp.response(201, UserSchema)
     @blp.alt_response(409, description="The email is already registered")
+    @blp.alt_response(429, description="Too many attempts (RATELIMIT_AUTH); see Retry-After")
     def post(self, data):
         """Create an account"""
         user = User(email=data["email"], **{k: data[k] for k in ProfileSchema().fields if k in data})
@@ -98,6 +99,7 @@ class Login(MethodView):
     @blp.arguments(LoginSchema)
     @blp.response(200, TokenSchema)
     @blp.alt_response(401, description="Unknown email or wrong password (one answer for both)")
+    @blp.alt_response(429, description="Too many attempts (RATELIMIT_AUTH); see Retry-After")
     def post(self, data):
         """Log in: open a session and get its tokens"""
         user = db.session.scalar(select(User).where(func.lower(User.email) == data["email"]))

@@ -55,6 +55,7 @@ class PasswordReset(MethodView):
 
     @blp.arguments(PasswordResetRequestSchema)
     @blp.response(202, AcceptedSchema)
+    @blp.alt_response(429, description="Too many attempts (RATELIMIT_AUTH); see Retry-After")
     def post(self, data):
         """Mail a password reset link, if an account has this email"""
         token = secrets.token_urlsafe(TOKEN_BYTES)
