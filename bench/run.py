@@ -109,8 +109,9 @@ def seed(port: int, url: str, size: int) -> Seeded:
     started = time.monotonic()
     connection = psycopg2.connect(url, application_name="bench-loader")
     try:
-        ids = load.load_tasks(connection, user_id, size - made, load.ensure_tags(connection, user_id))
-        load.load_other_users(connection, OTHER_USERS, OTHER_TASKS)
+        with load.indexes_dropped(connection):
+            ids = load.load_tasks(connection, user_id, size - made, load.ensure_tags(connection, user_id))
+            load.load_other_users(connection, OTHER_USERS, OTHER_TASKS)
         connection.commit()
         connection.autocommit = True
         with connection.cursor() as cursor:
@@ -200,7 +201,9 @@ class Bench:
             print(
                 f"  PostgreSQL connections the API holds: {held} ({self.args.workers} workers + 1 counting)"
             )
-            results["PostgreSQL connections held"] = {"na": f"{held} for {self.args.workers} workers + 1 counting worker"}
+            results["PostgreSQL connections held"] = {
+                "na": f"{held} for {self.args.workers} workers + 1 counting worker"
+            }
             if with_default_logging:
                 results.update(self.default_logging(env, seeded, started, counter.port, database))
             return results
