@@ -19,8 +19,8 @@ from wsgi import app
 RESULTS = Path(__file__).resolve().parent / "results"
 # The innermost frame that matches decides where a sample's time goes; order matters.
 CATEGORIES = (
-    ("PostgreSQL round trips", ("sqlalchemy/engine/default.py:do_execute", "default.py:do_ping")),
-    ("PostgreSQL round trips", ("psycopg2/", "sqlalchemy/pool/")),
+    ("pool pre-ping (SELECT 1)", (":do_ping",)),
+    ("PostgreSQL round trips", (":do_execute", "psycopg2/", "sqlalchemy/pool/")),
     ("argon2 hashing", ("argon2/",)),
     ("SQLAlchemy ORM/Core", ("sqlalchemy/",)),
     ("marshmallow/webargs/apispec", ("marshmallow/", "webargs/", "apispec/")),
@@ -30,7 +30,7 @@ CATEGORIES = (
     ("logging", ("logging/",)),
     ("app code", ("/app/",)),
     ("json", ("json/",)),
-    ("gunicorn", ("gunicorn/",)),
+    ("gunicorn (and waiting for requests)", ("gunicorn/",)),
 )
 
 
