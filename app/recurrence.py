@@ -7,7 +7,7 @@ day at 09:00 Europe/Berlin" at 09:00 local across daylight-saving changes.
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime, time, timedelta
+from datetime import MAXYEAR, UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import DAILY, MONTHLY, WEEKLY, YEARLY, rrule, rrulestr, weekday
@@ -122,19 +122,37 @@ def _wall_clock_until(value: str, zone: ZoneInfo) -> str:
 
 
 def build_rule(text: str, dtstart: datetime, timezone: str) -> rrule:
-    """The definition's rule over naive wall-clock times; RuleError when it cannot be used or
-    yields no occurrence at all."""
+    """The definition's rule over naive wall-clock times; RuleError when it cannot be parsed."""
     parts = _split_rule(text)
     try:
         if "UNTIL" in parts:
             parts["UNTIL"] = _wall_clock_until(parts["UNTIL"], ZoneInfo(timezone))
-        rule = rrulestr(";".join(f"{k}={v}" for k, v in parts.items()), dtstart=dtstart)
-        first = next(iter(rule), None)
+        return rrulestr(";".join(f"{k}={v}" for k, v in parts.items()), dtstart=dtstart)
     except (ValueError, OverflowError):
         raise RuleError("Not a rule python-dateutil can expand.") from None
-    if first is None:
+
+
+def check_schedule(text: str, dtstart: datetime, timezone: str) -> None:
+    """RuleError when the rule cannot be parsed or yields no occurrence at all."""
+    rule = build_rule(text, dtstart, timezone)
+    try:
+        empty = _is_empty(rule)
+    except (ValueError, OverflowError):
+        raise RuleError("Not a rule python-dateutil can expand.") from None
+    if empty:
         raise RuleError("This rule yields no occurrence from dtstart on.")
-    return rule
+
+
+def _is_empty(rule: rrule) -> bool:
+    """Whether the rule yields nothing at all. dateutil finds that out by walking every period
+    to the year 9999 (seconds for a daily rule); but the calendar repeats every 400 years, so
+    the last 400 * INTERVAL years before 9999 yield something if any years do. Only then is
+    the rule walked from dtstart, where its COUNT or UNTIL may still leave nothing."""
+    probe = datetime(max(1, MAXYEAR - 400 * rule._interval - 1), 1, 1)
+    endless = rule.replace(count=None, until=None)
+    if next(iter(_fast_forward(endless, probe)), None) is None:
+        return True
+    return next(iter(rule), None) is None
 
 
 def _period_start(rule: rrule, target: datetime) -> datetime:
@@ -266,7 +284,7 @@ def _apply(definition: RecurringTask, data: dict) -> None:
             dtstart = dtstart.astimezone(ZoneInfo(definition.timezone)).replace(tzinfo=None)
         definition.dtstart = dtstart
     try:
-        build_rule(definition.rrule, definition.dtstart, definition.timezone)
+        check_schedule(definition.rrule, definition.dtstart, definition.timezone)
     except RuleError as error:
         abort(422, message="Invalid value for: rrule.", errors={"rrule": [str(error)]})
     if "tags" in data:
