@@ -302,7 +302,7 @@ zone; without `Z` it is wall-clock time in `timezone`; a date `UNTIL` includes t
 yields no occurrence at all is 422."""
 
 
-@blp.route("/")
+@blp.route("")
 class RecurringTasks(MethodView):
     decorators = [jwt_required()]
 
