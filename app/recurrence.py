@@ -427,7 +427,10 @@ class TaskInstanceById(MethodView):
     @blp.arguments(TaskInstanceSchema)
     @blp.response(200, TaskInstanceSchema)
     def patch(self, data, recurring_task_id, instance_id):
-        """Complete or reopen an instance"""
+        """Complete or reopen an instance
+
+        `completed: true` sets `completed_at` to the server's now (an instance already completed
+        keeps its time); `false` clears it."""
         instance = db.session.scalar(
             select(TaskInstance)
             .join(RecurringTask, RecurringTask.id == TaskInstance.recurring_task_id)
