@@ -84,11 +84,8 @@ class WindowBound(UserDateTime):
     is not a datetime in UTC at all)."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        try:
-            moment = super()._deserialize(value, attr, data, **kwargs)
-        except OverflowError:
-            moment = None
-        if moment is None or not MIN_YEAR <= moment.year <= MAX_YEAR:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        if not MIN_YEAR <= moment.year <= MAX_YEAR:
             raise ValidationError(f"Must be between the years {MIN_YEAR} and {MAX_YEAR}.")
         return moment
 
