@@ -123,6 +123,9 @@ class Config:
         self.JWT_ACCESS_TTL = _int("JWT_ACCESS_TTL", 900, minimum=1)
         self.JWT_REFRESH_TTL = _int("JWT_REFRESH_TTL", 30 * 24 * 3600, minimum=1)
 
+        # How many reverse proxies in front of the app set X-Forwarded-For/-Proto; 0 trusts none,
+        # so a client cannot forge its address (the rate limits count per address).
+        self.TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0)
         self.CORS_ORIGINS = [o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()]
         self.RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
         self.RATELIMIT_STORAGE_URI = env.get("RATELIMIT_STORAGE_URI", "memory://")

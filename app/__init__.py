@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from app.api import schema_name
@@ -38,6 +39,8 @@ def create_app(config_class: type[Config] = Config) -> Flask:
     app.config["JWT_ACCESS_TOKEN_EXPIRES"] = timedelta(seconds=app.config["JWT_ACCESS_TTL"])
     app.config["JWT_REFRESH_TOKEN_EXPIRES"] = timedelta(seconds=app.config["JWT_REFRESH_TTL"])
     app.url_map.converters["id"] = IdConverter
+    if proxies := app.config["TRUSTED_PROXIES"]:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
     app.url_map.strict_slashes = False
 
     from app.request_log import configure_logging, init_request_log

@@ -188,3 +188,15 @@ def test_two_app_instances_share_one_limit_in_redis(limited_app, redis_url):
         keys = list(store.scan_iter(match=f"*{prefix}*"))
         assert keys, "the limiter wrote no keys with this run's prefix"
         store.delete(*keys)
+
+
+def test_forwarded_address_counts_only_behind_trusted_proxies(database_url, monkeypatch):
+    monkeypatch.setenv("RATELIMIT_ENABLED", "true")
+    monkeypatch.setenv("RATELIMIT_AUTH", "1 per minute")
+    monkeypatch.setenv("TRUSTED_PROXIES", "1")
+    client = create_app(TestConfig).test_client()
+    body = {"email": "nobody@example.com"}
+    first = client.post("/api/v1/auth/password-reset", json=body, headers={"X-Forwarded-For": "203.0.113.1"})
+    second = client.post("/api/v1/auth/password-reset", json=body, headers={"X-Forwarded-For": "203.0.113.2"})
+    again = client.post("/api/v1/auth/password-reset", json=body, headers={"X-Forwarded-For": "203.0.113.1"})
+    assert (first.status_code, second.status_code, again.status_code) == (202, 202, 429)
