@@ -84,7 +84,7 @@ class TaskById(MethodView):
         answer shows, including a tag renamed elsewhere.
         """
         task = get_task_or_404(task_id)
-        return task, {"ETag": f'"{_etag(task)}"'}
+        return task, {"ETag": _etag(task)}
 
     @blp.arguments(TaskSchema(partial=True))
     @blp.response(200, TaskSchema, headers=ETAG)
@@ -99,12 +99,12 @@ class TaskById(MethodView):
         wins and the other gets 412.
         """
         task = get_task_or_404(task_id, for_update=True)
-        if "If-Match" in request.headers and not request.if_match.contains(_etag(task)):
+        if not _if_match(_etag(task)):
             abort(412, message="The task has changed since that ETag; fetch it again.")
         _apply(task, data)
         task.updated_at = func.statement_timestamp()
         db.session.commit()
-        return task, {"ETag": f'"{_etag(task)}"'}
+        return task, {"ETag": _etag(task)}
 
     @blp.response(204)
     def delete(self, task_id):
@@ -142,9 +142,20 @@ def _apply(task: Task, data: dict) -> None:
 
 
 def _etag(task: Task) -> str:
-    """The opaque tag of the task's representation (unquoted; the header quotes it)."""
+    """A strong entity tag: a hash of the task's representation."""
     representation = json.dumps(TaskSchema().dump(task), sort_keys=True)
-    return hashlib.sha256(representation.encode()).hexdigest()[:32]
+    return f'"{hashlib.sha256(representation.encode()).hexdigest()[:32]}"'
+
+
+def _if_match(etag: str) -> bool:
+    """Whether the request's If-Match (if any) allows a write to the version `etag`.
+
+    Strong comparison: a weak tag (W/"...") or an unquoted one never matches."""
+    header = request.headers.get("If-Match")
+    if header is None:
+        return True
+    candidates = {candidate.strip() for candidate in header.split(",")}
+    return "*" in candidates or etag in candidates
 
 
 def _list_query(args: dict):
