@@ -97,6 +97,7 @@ def test_naive_due_at_is_in_the_users_time_zone(client, user):
         ({"title": "t", "due_at": "tomorrow"}, "due_at"),
         ({"title": "t", "due_at": "2030-02-30T10:00:00"}, "due_at"),
         ({"title": "t", "due_at": 1700000000}, "due_at"),
+        ({"title": "t", "due_at": "9999-12-31T23:00:00-05:00"}, "due_at"),
         ({"title": "t", "priority": "critical"}, "priority"),
         ({"title": "t", "priority": 3}, "priority"),
         ({"title": "t", "tags": "work"}, "tags"),

@@ -73,7 +73,10 @@ class UserDateTime(UTCDateTime):
             raise self.make_error("invalid", input=value, obj_type="datetime") from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=ZoneInfo(get_current_user().timezone))
-        return parsed.astimezone(UTC)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:  # 9999-12-31T23:00-05:00 is past the last datetime Python has
+            raise ValidationError("Datetime out of range.") from None
 
 
 class Priority(fields.String):
