@@ -4,8 +4,9 @@ The task list sorts nulls last in both directions. It sorts a nullable key as
 COALESCE(key, stand-in), with a stand-in beyond every real value, so that one row
 comparison `(key, id) > (k, i)` pages through the nulls too and an index serves both
 the order and the cursor. Each direction needs its own index (the nulls must sort
-lowest for one and highest for the other); a descending sort scans its index backwards. The expressions must stay exactly those of
-app.models (the planner matches them literally).
+lowest for one and highest for the other); a descending sort scans its index
+backwards. The expressions must stay exactly those of app.models and app.tasks (the
+planner matches them literally).
 
 Revision ID: 0002
 Revises: 0001
