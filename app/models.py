@@ -120,6 +120,19 @@ class Tag(db.Model):
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
 
 
+# Tag names sort ignoring case, in code point order ("C"): the same on every server,
+# whatever its locale, and the order a client gets from sorting the lower-cased names.
+TAG_NAME_ORDER = func.lower(Tag.name).collate("C")
+
+# Keyset pagination sorts a nullable key as COALESCE(key, stand-in) so that its nulls come
+# last in both directions and one row comparison pages through them; each expression has
+# an index of its own (migration 0002). The stand-ins lie outside every real value.
+DUE_AT_LAST_ASC = text("COALESCE(due_at, 'infinity'::timestamptz)")
+DUE_AT_LAST_DESC = text("COALESCE(due_at, '-infinity'::timestamptz)")
+PRIORITY_LAST_ASC = text("COALESCE(priority_level, 5::smallint)")
+PRIORITY_LAST_DESC = text("COALESCE(priority_level, 0::smallint)")
+
+
 class Task(db.Model):
     __tablename__ = "tasks"
     __table_args__ = (
@@ -132,7 +145,14 @@ class Task(db.Model):
         Index("ix_tasks_user_id_due_at_id", "user_id", "due_at", "id"),
         Index("ix_tasks_user_id_priority_level_id", "user_id", "priority_level", "id"),
         Index("ix_tasks_search_vector", "search_vector", postgresql_using="gin"),
+        Index("ix_tasks_user_id_due_at_last_asc_id", "user_id", DUE_AT_LAST_ASC, "id"),
+        Index("ix_tasks_user_id_due_at_last_desc_id", "user_id", DUE_AT_LAST_DESC, "id"),
+        Index("ix_tasks_user_id_priority_last_asc_id", "user_id", PRIORITY_LAST_ASC, "id"),
+        Index("ix_tasks_user_id_priority_last_desc_id", "user_id", PRIORITY_LAST_DESC, "id"),
     )
+    # Flushes read server-set values (id, created_at, updated_at, completed_at) back with
+    # RETURNING, so a view can answer right after its commit without another SELECT.
+    __mapper_args__ = {"eager_defaults": True}
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     user_id: Mapped[int] = mapped_column(BigInteger, _owner_fk())
@@ -150,7 +170,8 @@ class Task(db.Model):
         deferred=True,
     )
 
-    tags: Mapped[list[Tag]] = relationship(secondary=task_tags, order_by=func.lower(Tag.name))
+    # selectin: a page of tasks loads all its tags in one more query, never one per task.
+    tags: Mapped[list[Tag]] = relationship(secondary=task_tags, order_by=TAG_NAME_ORDER, lazy="selectin")
 
 
 class RecurringTask(db.Model):
@@ -172,7 +193,9 @@ class RecurringTask(db.Model):
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
 
-    tags: Mapped[list[Tag]] = relationship(secondary=recurring_task_tags, order_by=func.lower(Tag.name))
+    tags: Mapped[list[Tag]] = relationship(
+        secondary=recurring_task_tags, order_by=TAG_NAME_ORDER, lazy="selectin"
+    )
 
 
 class TaskInstance(db.Model):

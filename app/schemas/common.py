@@ -75,7 +75,7 @@ class UserDateTime(UTCDateTime):
             parsed = parsed.replace(tzinfo=ZoneInfo(get_current_user().timezone))
         try:
             return parsed.astimezone(UTC)
-        except OverflowError:  # e.g. year 1 east of UTC: no such instant in UTC
+        except OverflowError:  # year 1 east of UTC, or 9999-12-31 west of it: no such instant in UTC
             raise ValidationError("Out of the range of representable datetimes.") from None
 
 

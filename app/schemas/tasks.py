@@ -1,0 +1,156 @@
+"""Schemas of tasks, their tags and priorities, and the task list's query string and cursor."""
+
+import hashlib
+import json
+from datetime import datetime
+
+from flask import current_app
+from itsdangerous import BadData, URLSafeSerializer
+from marshmallow import Schema, ValidationError, fields, post_load, validate
+
+from app.schemas.common import (
+    TAG_NAME_MAX,
+    TAGS_PER_ITEM_MAX,
+    Priority,
+    TagNames,
+    TrimmedString,
+    UserDateTime,
+    UTCDateTime,
+)
+
+TITLE_MAX = 200
+DESCRIPTION_MAX = 10_000
+SEARCH_MAX = 200
+SORTS = (
+    "created_at",
+    "-created_at",
+    "due_at",
+    "-due_at",
+    "priority",
+    "-priority",
+    "updated_at",
+    "-updated_at",
+)
+DATETIME_SORT_KEYS = ("created_at", "updated_at", "due_at")
+CURSOR_SALT = "tasks-cursor"
+# What a cursor does not pin: the page size may change from one page to the next.
+_NOT_PINNED = ("cursor", "limit")
+
+
+class PrioritySchema(Schema):
+    name = fields.String(metadata={"example": "high"})
+    label = fields.String(metadata={"example": "High"})
+    level = fields.Integer(metadata={"example": 3})
+
+
+class PriorityListSchema(Schema):
+    items = fields.List(fields.Nested(PrioritySchema))
+
+
+class TagSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    name = TrimmedString(
+        required=True,
+        validate=validate.Length(min=1, max=TAG_NAME_MAX),
+        metadata={"description": "Unique per user, ignoring case"},
+    )
+    color = fields.String(
+        allow_none=True,
+        validate=validate.Regexp(r"^#[0-9A-Fa-f]{6}\Z", error="Must be a color like #1A2B3C."),
+        metadata={"example": "#FF8800"},
+    )
+    created_at = UTCDateTime(dump_only=True)
+
+
+class TagListSchema(Schema):
+    items = fields.List(fields.Nested(TagSchema))
+
+
+class TaskSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    title = TrimmedString(required=True, validate=validate.Length(min=1, max=TITLE_MAX))
+    description = fields.String(load_default="", validate=validate.Length(max=DESCRIPTION_MAX))
+    completed = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Setting it to true stamps completed_at with the server's time"},
+    )
+    completed_at = UTCDateTime(dump_only=True, allow_none=True)
+    due_at = UserDateTime(
+        allow_none=True, metadata={"description": "Without an offset: the user's time zone"}
+    )
+    priority = Priority(attribute="priority_level")
+    tags = TagNames(
+        load_default=list,
+        metadata={"description": "Tag names; unknown ones are created. Answered sorted by name"},
+    )
+    created_at = UTCDateTime(dump_only=True)
+    updated_at = UTCDateTime(dump_only=True)
+
+
+class TaskListSchema(Schema):
+    items = fields.List(fields.Nested(TaskSchema))
+    next_cursor = fields.String(
+        allow_none=True, metadata={"description": "Pass as `cursor` for the next page"}
+    )
+
+
+class TaskQueryArgsSchema(Schema):
+    completed = fields.Boolean()
+    priority = Priority(allow_none=False)
+    tag = fields.List(
+        TrimmedString(validate=validate.Length(min=1, max=TAG_NAME_MAX)),
+        validate=validate.Length(max=TAGS_PER_ITEM_MAX),
+        metadata={"description": "Repeat to require every one of the tags (matched ignoring case)"},
+    )
+    due_after = UserDateTime(metadata={"description": "due_at at or after this instant"})
+    due_before = UserDateTime(metadata={"description": "due_at before this instant"})
+    overdue = fields.Boolean(metadata={"description": "true: due in the past and not completed"})
+    q = TrimmedString(
+        validate=validate.Length(min=1, max=SEARCH_MAX),
+        metadata={"description": "Full-text search (English) over title and description, web-search syntax"},
+    )
+    sort = fields.String(load_default="-created_at", validate=validate.OneOf(SORTS))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))
+    cursor = fields.String(
+        metadata={"description": "next_cursor of the previous page, with the same filters"}
+    )
+
+    @post_load
+    def decode_cursor(self, args, **kwargs):
+        if "cursor" in args:
+            args["cursor"] = read_cursor(args)
+        return args
+
+
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=CURSOR_SALT)
+
+
+def _filters_digest(args: dict) -> str:
+    """A short hash of the sort and the filters, which a cursor is only valid with."""
+    pinned = {name: value for name, value in args.items() if name not in _NOT_PINNED}
+    if "tag" in pinned:
+        pinned["tag"] = sorted({name.lower() for name in pinned["tag"]})
+    canonical = json.dumps(pinned, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def make_cursor(args: dict, key, task_id: int) -> str:
+    """An opaque, signed cursor: after the row (key, task_id) of this sort and these filters."""
+    if isinstance(key, datetime):
+        key = key.isoformat()
+    return _serializer().dumps([_filters_digest(args), key, task_id])
+
+
+def read_cursor(args: dict) -> tuple:
+    """(key, task_id) from a cursor; raises a validation error on `cursor` unless it is ours and
+    was made for this very sort and these filters."""
+    try:
+        digest, key, task_id = _serializer().loads(args["cursor"])
+        if key is not None and args["sort"].lstrip("-") in DATETIME_SORT_KEYS:
+            key = datetime.fromisoformat(key)
+    except (BadData, ValueError, TypeError):
+        raise ValidationError("Not a valid cursor.", field_name="cursor") from None
+    if digest != _filters_digest(args):
+        raise ValidationError("The cursor belongs to another sort or other filters.", field_name="cursor")
+    return key, task_id

@@ -1,0 +1,93 @@
+"""With 100,000 tasks for one user, every sort and filter of the task list runs on indexes:
+the plan of the exact statement the app sends has no sequential scan of tasks."""
+
+import pytest
+from sqlalchemy import event, text
+from test_tasks_list import SORTS, first_cursor, list_tasks, my_id
+
+from app.extensions import db
+
+pytestmark = pytest.mark.slow
+
+FILTERS = [
+    {},
+    {"completed": "true"},
+    {"completed": "false"},
+    {"priority": "urgent"},
+    {"tag": "tag 7"},
+    {"tag": ["tag 7", "tag 3"]},
+    {"due_after": "2030-10-01T00:00:00Z"},
+    {"due_before": "2020-02-01T00:00:00Z"},
+    {"due_after": "2030-06-01T00:00:00Z", "due_before": "2030-06-08T00:00:00Z"},
+    {"overdue": "true"},
+    {"overdue": "false"},
+    {"q": "needle"},
+]
+
+
+@pytest.fixture
+def many_tasks(app, client, user, other_user):
+    """100,000 tasks of the user (plus some of another user), a tenth of them tagged."""
+    user_id = my_id(client, user)
+    with app.app_context():
+        db.session.execute(
+            text(
+                """
+                INSERT INTO tasks (user_id, title, description, completed, completed_at,
+                                   created_at, updated_at, due_at, priority_level)
+                SELECT :user_id, 'task ' || i || CASE WHEN i % 5000 = 0 THEN ' needle' ELSE '' END, '',
+                       i % 3 = 0, CASE WHEN i % 3 = 0 THEN now() END,
+                       timestamptz '2030-01-01' + i * interval '1 minute',
+                       timestamptz '2030-01-01' + (i % 1000) * interval '1 minute',
+                       CASE WHEN i % 4 <> 0 THEN timestamptz '2020-01-01' + (i % 4000) * interval '1 day' END,
+                       NULLIF(i % 5, 0)
+                FROM generate_series(1, 100000) AS i;
+                INSERT INTO tasks (user_id, title)
+                SELECT users.id, 'theirs' FROM users, generate_series(1, 1000) WHERE users.id <> :user_id;
+                INSERT INTO tags (user_id, name) SELECT :user_id, 'tag ' || i FROM generate_series(1, 10) i;
+                INSERT INTO task_tags (task_id, tag_id)
+                SELECT tasks.id, tags.id FROM tasks JOIN tags ON tags.user_id = tasks.user_id
+                WHERE tasks.id % 10 = 0
+                  AND substr(tags.name, 5)::int IN ((tasks.id / 10) % 10 + 1, (tasks.id / 100) % 10 + 1);
+                ANALYZE tasks; ANALYZE tags; ANALYZE task_tags;
+                """
+            ),
+            {"user_id": user_id},
+        )
+        db.session.commit()
+
+
+def plan_of_list_query(app, client, user, params) -> str:
+    """The EXPLAIN of the statement the app ran to read a page of tasks."""
+    captured = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        if "FROM tasks" in statement and statement.lstrip().startswith("SELECT tasks."):
+            captured.append((statement, parameters))
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        list_tasks(client, user, **params)
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    assert len(captured) == 1, captured
+    statement, parameters = captured[0]
+    with app.app_context(), db.engine.connect() as connection:
+        rows = connection.exec_driver_sql("EXPLAIN " + statement, parameters).all()
+    return "\n".join(row[0] for row in rows)
+
+
+@pytest.mark.parametrize("sort", SORTS)
+def test_every_sort_and_filter_avoids_a_sequential_scan(app, client, user, many_tasks, sort):
+    failures = {}
+    for params in FILTERS:
+        for with_cursor in (False, True):
+            query = {"sort": sort, "limit": 50, **params}
+            if with_cursor:
+                query["cursor"] = first_cursor(client, user, **{"sort": sort, **params})
+            plan = plan_of_list_query(app, client, user, query)
+            if "Seq Scan on tasks" in plan:
+                failures[str(query)] = plan
+    assert not failures, "\n\n".join(f"{q}\n{p}" for q, p in failures.items())
