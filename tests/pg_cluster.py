@@ -5,13 +5,17 @@ auth). `PgCluster` is a second kind the start-up and outage tests need: TCP on
 127.0.0.1 with a password, which a test can stop and start again.
 """
 
+import contextlib
 import os
+import shutil
 import socket
 import subprocess
 from pathlib import Path
 
 import pgserver
 from pgserver.utils import ensure_prefix_permissions, ensure_user_exists
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 BIN = Path(pgserver.__file__).parent / "pginstall" / "bin"
 SYSTEM_USER = "pgserver"  # PostgreSQL refuses to run as root; pgserver uses this account
@@ -23,7 +27,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _as_postgres_user() -> dict:
+def as_postgres_user() -> dict:
     if os.geteuid() != 0:
         return {}
     entry = ensure_user_exists(SYSTEM_USER)
@@ -38,7 +42,7 @@ class PgCluster:
         self.data = base / "data"
         self.password = password
         self.port = free_port()
-        self._run_as = _as_postgres_user()
+        self._run_as = as_postgres_user()
 
     def url(self, database: str = "postgres", password: str | None = None) -> str:
         return f"postgresql://postgres:{password or self.password}@127.0.0.1:{self.port}/{database}"
@@ -77,3 +81,44 @@ class PgCluster:
     def pid(self) -> int | None:
         pidfile = self.data / "postmaster.pid"
         return int(pidfile.read_text().split()[0]) if pidfile.exists() else None
+
+    def running(self) -> bool:
+        pid = self.pid()
+        if pid is None:
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def execute(self, sql: str, database: str = "postgres") -> list:
+        """Run one statement outside any transaction block; return its rows (if any)."""
+        engine = create_engine(
+            self.url(database).replace("postgresql:", "postgresql+psycopg2:", 1),
+            poolclass=NullPool,
+            isolation_level="AUTOCOMMIT",
+        )
+        try:
+            with engine.connect() as connection:
+                result = connection.execute(text(sql))
+                return result.all() if result.returns_rows else []
+        finally:
+            engine.dispose()
+
+    def create_database(self, name: str) -> str:
+        self.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+
+@contextlib.contextmanager
+def running_cluster(base: Path):
+    """A started PgCluster for a `with` block (a module fixture); stopped and removed after."""
+    cluster = PgCluster(base).init()
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        if cluster.running():
+            cluster.stop()
+        shutil.rmtree(base, ignore_errors=True)
