@@ -21,6 +21,7 @@ from pg_cluster import PgCluster, as_postgres_user, free_port
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 PGBOUNCER = "/usr/sbin/pgbouncer"
+PASSWORD = "correct horse battery"
 # Variables of the developer's shell that would change what the app under test does.
 _APP_VARIABLES = (
     "DATABASE_URL",
