@@ -83,6 +83,13 @@ class Config:
     ARGON2_MEMORY_COST = 65536
     ARGON2_PARALLELISM = 4
     FORCED_ENV: str | None = None
+    # A moving window: "10 per minute" holds for any 60 s, with no double burst at a window edge.
+    RATELIMIT_STRATEGY = "moving-window"
+    # Namespaces the counters in a shared store (Redis) that other services may use too.
+    RATELIMIT_KEY_PREFIX = "todo-api"
+    # An unreachable store must not take logins down: count in process memory until it is back.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    RATELIMIT_SWALLOW_ERRORS = True
 
     def __init__(self) -> None:
         env = os.environ

@@ -6,10 +6,21 @@ from flask import Flask
 from werkzeug.routing import IntegerConverter
 
 from app.database import MIGRATIONS_DIR
-from app.extensions import api, db, jwt, migrate
+from app.extensions import api, cors, db, jwt, limiter, migrate
 from config import Config
 
 MAX_BIGINT = 2**63 - 1
+# Answer headers a browser client may read across origins.
+CORS_EXPOSED_HEADERS = [
+    "X-Request-ID",
+    "ETag",
+    "Location",
+    "Retry-After",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+]
+CORS_MAX_AGE = 600
 
 
 class IdConverter(IntegerConverter):
@@ -35,6 +46,14 @@ def create_app(config_class: type[Config] = Config) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=False)
     jwt.init_app(app)
+    limiter.init_app(app)
+    if app.config["CORS_ORIGINS"]:
+        cors.init_app(
+            app,
+            origins=app.config["CORS_ORIGINS"],
+            expose_headers=CORS_EXPOSED_HEADERS,
+            max_age=CORS_MAX_AGE,
+        )
     api.init_app(
         app,
         spec_kwargs={
@@ -45,11 +64,11 @@ def create_app(config_class: type[Config] = Config) -> Flask:
         },
     )
 
-    from app import auth, health, priorities, recurrence, tags, tasks
+    from app import auth, health, password_reset, priorities, recurrence, tags, tasks
     from app.cli import register_commands
     from app.errors import register_error_handlers
 
-    for module in (health, auth, priorities, tags, tasks, recurrence):
+    for module in (health, auth, password_reset, priorities, tags, tasks, recurrence):
         api.register_blueprint(module.blp)
     from app import docs
 

@@ -13,16 +13,20 @@ from flask_jwt_extended import (
     get_jwt,
     jwt_required,
 )
+from flask_limiter.util import get_remote_address
 from flask_smorest import abort
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.api import Blueprint
 from app.errors import problem
-from app.extensions import db, jwt
+from app.extensions import db, jwt, limiter
 from app.models import AuthSession, User
 from app.passwords import burn_verification_time
+from app.rate_limits import RATE_LIMITED, auth_limit, login_email_key
 from app.schemas.auth import (
+    ChangePasswordSchema,
+    DeleteAccountSchema,
     LoginSchema,
     ProfileSchema,
     SessionListSchema,
@@ -53,6 +57,11 @@ def _tokens_for(session: AuthSession) -> dict:
     }
 
 
+def auth_rate_limit(key_func=get_remote_address):
+    """`RATELIMIT_AUTH` on one route, counted per `key_func` (the client address by default)."""
+    return limiter.limit(auth_limit, key_func=key_func, error_message=RATE_LIMITED)
+
+
 def revoke_sessions(*conditions) -> None:
     """Revoke the live sessions matching `conditions`; the caller commits."""
     db.session.execute(
@@ -62,10 +71,13 @@ def revoke_sessions(*conditions) -> None:
 
 @blp.route("/register")
 class Register(MethodView):
+    decorators = [auth_rate_limit()]
+
     @blp.doc(security=[])
     @blp.arguments(UserSchema)
     @blp.response(201, UserSchema)
     @blp.problem_response(409, "The email is already registered")
+    @blp.problem_response(429, "Too many attempts (RATELIMIT_AUTH); see Retry-After")
     def post(self, data):
         """Create an account"""
         user = User(email=data["email"], **{k: data[k] for k in ProfileSchema().fields if k in data})
@@ -81,10 +93,14 @@ class Register(MethodView):
 
 @blp.route("/login")
 class Login(MethodView):
+    # Per address, and per account so that many addresses cannot guess one password together.
+    decorators = [auth_rate_limit(), auth_rate_limit(key_func=login_email_key)]
+
     @blp.doc(security=[])
     @blp.arguments(LoginSchema)
     @blp.response(200, TokenSchema)
     @blp.problem_response(401, "Unknown email or wrong password (one answer for both)")
+    @blp.problem_response(429, "Too many attempts (RATELIMIT_AUTH); see Retry-After")
     def post(self, data):
         """Log in: open a session and get its tokens"""
         user = db.session.scalar(select(User).where(func.lower(User.email) == data["email"]))
@@ -214,6 +230,39 @@ class Me(MethodView):
             setattr(user, field, value)
         db.session.commit()
         return user
+
+    @blp.arguments(DeleteAccountSchema)
+    @blp.response(204)
+    @blp.problem_response(400, "The password is wrong")
+    def delete(self, data):
+        """Delete the caller's account and all its data"""
+        user = _current_user_with_password(data["password"])
+        # Every table of user data hangs off users by ON DELETE CASCADE: one statement, one commit.
+        db.session.execute(delete(User).where(User.id == user.id))
+        db.session.commit()
+
+
+@blp.route("/change-password")
+class ChangePassword(MethodView):
+    decorators = [jwt_required()]
+
+    @blp.arguments(ChangePasswordSchema)
+    @blp.response(204)
+    @blp.problem_response(400, "The current password is wrong")
+    def post(self, data):
+        """Change the password; every session, the caller's included, is revoked"""
+        user = _current_user_with_password(data["current_password"])
+        user.set_password(data["new_password"])
+        revoke_sessions(AuthSession.user_id == user.id)
+        db.session.commit()
+
+
+def _current_user_with_password(password: str) -> User:
+    """The caller, after checking their password; a wrong one is a 400 (the token itself is fine)."""
+    user = get_current_user()
+    if not user.check_password(password):
+        abort(400, message="The password is wrong.")
+    return user
 
 
 # --- The JWT loaders: every token is checked against its session in one query. ---

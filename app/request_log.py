@@ -1,4 +1,4 @@
-"""Per-request plumbing: the request id, one log line per request, body content types."""
+"""Per-request plumbing: the request id, one log line per request, body content types, security headers."""
 
 import json
 import logging
@@ -14,6 +14,9 @@ from app.errors import problem
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+AUTH_PREFIX = "/api/v1/auth/"
+# JSON answers load nothing and may not be framed. /docs (HTML that runs scripts) sets its own.
+JSON_CSP = "default-src 'none'; frame-ancestors 'none'"
 
 access_log = logging.getLogger("app.access")
 
@@ -72,8 +75,7 @@ def _has_body() -> bool:
 
 def _finish_request(response):
     response.headers[REQUEST_ID_HEADER] = g.get("request_id") or uuid.uuid4().hex
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    _add_security_headers(response)
     duration_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
     access_log.info(
         "%s %s %s %.1fms",
@@ -91,6 +93,18 @@ def _finish_request(response):
         },
     )
     return response
+
+
+def _add_security_headers(response) -> None:
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("X-Frame-Options", "DENY")
+    if response.is_json:  # application/json and application/problem+json
+        headers.setdefault("Content-Security-Policy", JSON_CSP)
+    if request.path.startswith(AUTH_PREFIX):
+        # Tokens and account data must not stay in a browser's or a proxy's cache.
+        headers["Cache-Control"] = "no-store"
 
 
 def init_request_log(app: Flask) -> None:

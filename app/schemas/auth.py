@@ -54,6 +54,30 @@ class SessionListSchema(Schema):
     items = fields.List(fields.Nested(SessionSchema))
 
 
+class PasswordResetRequestSchema(Schema):
+    email = Email(required=True, metadata={"example": "ada@example.com"})
+
+
+class PasswordResetConfirmSchema(Schema):
+    token = fields.String(
+        required=True, load_only=True, metadata={"description": "The token from the reset mail"}
+    )
+    new_password = fields.String(required=True, load_only=True, validate=PASSWORD_LENGTH)
+
+
+class ChangePasswordSchema(Schema):
+    current_password = fields.String(required=True, load_only=True)
+    new_password = fields.String(required=True, load_only=True, validate=PASSWORD_LENGTH)
+
+
+class DeleteAccountSchema(Schema):
+    password = fields.String(required=True, load_only=True, metadata={"description": "The current password"})
+
+
+class AcceptedSchema(Schema):
+    detail = fields.String()
+
+
 class HealthSchema(Schema):
     status = fields.String(metadata={"example": "ok"})
     database = fields.String(metadata={"example": "ok"})
