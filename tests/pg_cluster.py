@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pgserver
@@ -48,7 +49,11 @@ class PgCluster:
         return f"postgresql://postgres:{password or self.password}@127.0.0.1:{self.port}/{database}"
 
     def _run(self, *args: str) -> None:
-        subprocess.run([str(BIN / args[0]), *args[1:]], check=True, capture_output=True, **self._run_as)
+        result = subprocess.run(
+            [str(BIN / args[0]), *args[1:]], capture_output=True, text=True, **self._run_as
+        )
+        if result.returncode:
+            raise RuntimeError(f"{args[0]} failed ({result.returncode}): {result.stderr or result.stdout}")
 
     def init(self) -> "PgCluster":
         self.base.mkdir(parents=True, exist_ok=True)
@@ -111,9 +116,19 @@ class PgCluster:
         return self.url(name)
 
 
+def private_dir(prefix: str) -> Path:
+    """A new directory that PostgreSQL's system user can reach.
+
+    Not under pytest's tmp_path: every pytest run on the machine (a developer's,
+    a nested one) resets /tmp/pytest-of-<user> to 0700, locking that user out.
+    """
+    return Path(tempfile.mkdtemp(prefix=prefix))
+
+
 @contextlib.contextmanager
-def running_cluster(base: Path):
+def running_cluster():
     """A started PgCluster for a `with` block (a module fixture); stopped and removed after."""
+    base = private_dir("pgcluster-")
     cluster = PgCluster(base).init()
     cluster.start()
     try:

@@ -6,6 +6,7 @@ is stopped by its PID (children included) when the test is done with it.
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -16,7 +17,7 @@ from pathlib import Path
 import psutil
 import requests
 
-from pg_cluster import PgCluster, as_postgres_user, free_port
+from pg_cluster import PgCluster, as_postgres_user, free_port, private_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -173,8 +174,8 @@ def running_gunicorn(env: dict[str, str], log_path: Path, **kwargs):
 class PgBouncer:
     """PgBouncer in transaction pooling mode in front of `cluster`, any database name."""
 
-    def __init__(self, base: Path, cluster: PgCluster) -> None:
-        self.base = base
+    def __init__(self, cluster: PgCluster) -> None:
+        self.base = private_dir("pgbouncer-")
         self.cluster = cluster
         self.port = free_port()
         self.process: subprocess.Popen | None = None
@@ -183,7 +184,6 @@ class PgBouncer:
         return self.cluster.url(database).replace(f":{self.cluster.port}/", f":{self.port}/")
 
     def _write_config(self) -> Path:
-        self.base.mkdir(parents=True, exist_ok=True)
         userlist = self.base / "userlist.txt"
         userlist.write_text(f'"postgres" "{self.cluster.password}"\n')
         ini = self.base / "pgbouncer.ini"
@@ -227,3 +227,4 @@ class PgBouncer:
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             stop_process(self.process.pid, signal.SIGTERM, 10)
+        shutil.rmtree(self.base, ignore_errors=True)

@@ -28,9 +28,9 @@ TESTS = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="module")
-def bouncer(tmp_path_factory):
-    with running_cluster(tmp_path_factory.mktemp("bouncer-pg")) as cluster:
-        bouncer = PgBouncer(tmp_path_factory.mktemp("pgbouncer"), cluster).start()
+def bouncer():
+    with running_cluster() as cluster:
+        bouncer = PgBouncer(cluster).start()
         try:
             yield bouncer
         finally:

@@ -22,8 +22,8 @@ CONNECT_TIMEOUT = 2
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    with running_cluster(tmp_path_factory.mktemp("resilience-pg")) as cluster:
+def cluster():
+    with running_cluster() as cluster:
         yield cluster
 
 

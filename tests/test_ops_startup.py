@@ -20,8 +20,8 @@ EXIT_WITHIN = 25
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    with running_cluster(tmp_path_factory.mktemp("startup-pg")) as cluster:
+def cluster():
+    with running_cluster() as cluster:
         yield cluster
 
 
