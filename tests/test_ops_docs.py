@@ -17,11 +17,18 @@ def test_docs_page_loads_only_its_own_assets_and_the_openapi_document(client):
     assert response.status_code == 200
     assert response.mimetype == "text/html"
     page = response.get_data(as_text=True)
-    assert "/openapi.json" in page
     assert "/docs/static/swagger-ui-bundle.js" in page
-    assert not re.search(r"https?://|//[a-z0-9.-]+\.[a-z]{2,}/", page), "the page names an outside URL"
-    for asset in re.findall(r'(?:src|href)="([^"]+)"', page):
-        assert client.get(asset).status_code == 200, asset
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page)
+    texts = [page]
+    for asset in assets:
+        answer = client.get(asset)
+        assert answer.status_code == 200, asset
+        if asset.endswith("initializer.js"):
+            texts.append(answer.get_data(as_text=True))
+    assert '"/openapi.json"' in texts[-1]
+    for text in texts:
+        assert not re.search(r"https?://|//[a-z0-9.-]+\.[a-z]{2,}/", text), "an outside URL"
 
 
 @pytest.mark.parametrize(
