@@ -169,7 +169,7 @@ def test_sigterm_finishes_in_flight_requests_then_disposes_the_pools(cluster, da
             futures = [pool.submit(register, email) for email in emails]
             # Eight argon2id hashes on two cores: the requests are accepted and still running.
             time.sleep(0.3)
-            assert not any(future.done() for future in futures)
+            assert sum(not future.done() for future in futures) >= 2
             server.process.send_signal(signal.SIGTERM)
             time.sleep(0.2)
             with pytest.raises(requests.ConnectionError):
