@@ -2,9 +2,11 @@
 
 from datetime import timedelta
 
+from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
 from werkzeug.routing import IntegerConverter
 
+from app.api import schema_name
 from app.database import MIGRATIONS_DIR
 from app.extensions import api, cors, db, jwt, limiter, migrate
 from config import Config
@@ -57,6 +59,7 @@ def create_app(config_class: type[Config] = Config) -> Flask:
     api.init_app(
         app,
         spec_kwargs={
+            "marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name),
             "security": [{"bearerAuth": []}],
             "components": {
                 "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}

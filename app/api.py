@@ -3,8 +3,9 @@
 import http
 
 import flask_smorest
+from apispec.ext.marshmallow.common import resolve_schema_cls
 from flask_smorest.utils import prepare_response
-from marshmallow import RAISE
+from marshmallow import RAISE, Schema
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
@@ -15,6 +16,12 @@ class StrictParser(FlaskParser):
     """Unknown query parameters are a 422, like unknown body fields: a typo must not widen a filter."""
 
     DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": RAISE}
+
+
+def schema_name(schema) -> str:
+    """Component name of a schema: `TaskSchema` is "Task", `TaskSchema(partial=True)` "TaskPatch"."""
+    name = resolve_schema_cls(schema).__name__.removesuffix("Schema")
+    return f"{name}Patch" if isinstance(schema, Schema) and schema.partial else name
 
 
 class Blueprint(flask_smorest.Blueprint):

@@ -73,7 +73,10 @@ class UserDateTime(UTCDateTime):
             raise self.make_error("invalid", input=value, obj_type="datetime") from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=ZoneInfo(get_current_user().timezone))
-        return parsed.astimezone(UTC)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:  # e.g. year 1 east of UTC: no such instant in UTC
+            raise ValidationError("Out of the range of representable datetimes.") from None
 
 
 class Priority(fields.String):

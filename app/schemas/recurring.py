@@ -1,0 +1,100 @@
+"""Schemas of the recurring-task resource: definitions, their instances and the instance window."""
+
+from datetime import datetime
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from app.schemas.common import Priority, TagNames, TimeZone, TrimmedString, UserDateTime, UTCDateTime
+
+# Occurrences are converted to UTC; these bounds keep every conversion inside datetime's range.
+MIN_YEAR, MAX_YEAR = 1900, 9998
+MAX_RRULE_LENGTH = 1000
+
+
+class WallClock(fields.DateTime):
+    """A local date and time without an offset, e.g. 2027-03-25T09:00:00 (seconds precision).
+
+    An offset in a request is kept on the loaded value; the view converts that instant to
+    wall-clock time in the definition's time zone."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else value.replace(tzinfo=None).isoformat(timespec="seconds")
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise self.make_error("invalid", input=value, obj_type="datetime")
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("z", "Z"))
+        except ValueError:
+            raise self.make_error("invalid", input=value, obj_type="datetime") from None
+        if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+            raise ValidationError(f"Must be between the years {MIN_YEAR} and {MAX_YEAR}.")
+        return parsed.replace(microsecond=0)
+
+
+class RecurringTaskSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    title = TrimmedString(required=True, validate=validate.Length(min=1, max=200))
+    description = fields.String(validate=validate.Length(max=10000))
+    priority = Priority(attribute="priority_level")
+    tags = TagNames()
+    rrule = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=MAX_RRULE_LENGTH),
+        metadata={
+            "description": "An RFC 5545 RRULE value without the `RRULE:` prefix; FREQ HOURLY or coarser",
+            "example": "FREQ=WEEKLY;BYDAY=MO,WE",
+        },
+    )
+    dtstart = WallClock(
+        required=True,
+        metadata={
+            "description": "First occurrence, as wall-clock time in `timezone` (answered without offset)",
+            "example": "2027-03-25T09:00:00",
+        },
+    )
+    timezone = TimeZone(
+        metadata={"description": "IANA time zone name; default: the user's", "example": "Europe/Berlin"}
+    )
+    created_at = UTCDateTime(dump_only=True)
+    updated_at = UTCDateTime(dump_only=True)
+    next_occurrences = fields.List(
+        UTCDateTime(), dump_only=True, metadata={"description": "The next 5 occurrences after now, in UTC"}
+    )
+
+
+class RecurringTaskListSchema(Schema):
+    items = fields.List(fields.Nested(RecurringTaskSchema))
+
+
+class TaskInstanceSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    recurring_task_id = fields.Integer(dump_only=True)
+    occurs_at = UTCDateTime(dump_only=True)
+    completed = fields.Boolean(required=True)
+    completed_at = UTCDateTime(dump_only=True)
+
+
+class TaskInstanceListSchema(Schema):
+    items = fields.List(fields.Nested(TaskInstanceSchema))
+
+
+class WindowBound(UserDateTime):
+    """A UserDateTime inside the years the expansion can convert (year 1 in a zone east of UTC
+    is not a datetime in UTC at all)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        if not MIN_YEAR <= moment.year <= MAX_YEAR:
+            raise ValidationError(f"Must be between the years {MIN_YEAR} and {MAX_YEAR}.")
+        return moment
+
+
+class InstanceWindowArgsSchema(Schema):
+    start = WindowBound(metadata={"description": "Inclusive; default: now"})
+    end = WindowBound(metadata={"description": "Exclusive; default: start + 30 days"})
+
+    @validates_schema
+    def end_not_before_start(self, data, **kwargs):
+        if "start" in data and "end" in data and data["end"] < data["start"]:
+            raise ValidationError("Must not be before start.", "end")
