@@ -76,6 +76,9 @@ def create_app(config_class: type[Config] = Config) -> Flask:
 
     for module in (health, auth, password_reset, priorities, tags, tasks, recurrence):
         api.register_blueprint(module.blp)
+    from app import docs
+
+    app.register_blueprint(docs.blp)  # a page, not an API route: kept out of /openapi.json
     register_error_handlers(app)
     register_commands(app)
     return app

@@ -58,8 +58,9 @@ class Api(flask_smorest.Api):
         for operations in self.spec._paths.values():
             for operation in operations.values():
                 if isinstance(operation, dict) and operation.get("security") != []:
+                    # get_ref also emits the lazily registered component the $ref points at.
                     operation.setdefault("responses", {}).setdefault(
-                        "401", {"$ref": "#/components/responses/UNAUTHORIZED"}
+                        "401", self.spec.components.get_ref("response", "UNAUTHORIZED")
                     )
 
     def _register_responses(self):
