@@ -155,7 +155,9 @@ def test_a_killed_worker_is_replaced_and_no_acknowledged_write_is_lost(cluster, 
 
 
 def test_sigterm_finishes_in_flight_requests_then_disposes_the_pools(cluster, database, env, tmp_path):
-    server = Gunicorn(env, tmp_path / "gunicorn.log", workers=2, threads=4).start()
+    # A costly hash keeps the registrations in flight long enough to stop the server under them.
+    slow_hashing = {**env, "ARGON2_TIME_COST": "8", "ARGON2_MEMORY_COST": str(64 * 1024)}
+    server = Gunicorn(slow_hashing, tmp_path / "gunicorn.log", workers=2, threads=4).start()
     try:
         server.wait_ready()
         emails = [f"inflight-{uuid.uuid4().hex}@example.com" for _ in range(8)]
@@ -167,7 +169,7 @@ def test_sigterm_finishes_in_flight_requests_then_disposes_the_pools(cluster, da
 
         with ThreadPoolExecutor(len(emails)) as pool:
             futures = [pool.submit(register, email) for email in emails]
-            # Eight argon2id hashes on two cores: the requests are accepted and still running.
+            # Eight costly argon2id hashes on two cores: the requests are accepted and still running.
             time.sleep(0.3)
             assert sum(not future.done() for future in futures) >= 2
             server.process.send_signal(signal.SIGTERM)
