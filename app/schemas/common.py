@@ -60,17 +60,23 @@ class UTCDateTime(fields.AwareDateTime):
         return super()._serialize(value, attr, obj, **kwargs)
 
 
+def parse_datetime(field: fields.Field, value) -> datetime:
+    """An RFC 3339 / ISO 8601 string as a datetime, naive when it has no offset;
+    otherwise the field's "invalid" error."""
+    if not isinstance(value, str):
+        raise field.make_error("invalid", input=value, obj_type="datetime")
+    try:
+        return datetime.fromisoformat(value.strip().replace("z", "Z"))
+    except ValueError:
+        raise field.make_error("invalid", input=value, obj_type="datetime") from None
+
+
 class UserDateTime(UTCDateTime):
     """A request datetime: with an offset it is that instant; without one it is
     wall-clock time in the calling user's time zone. Loaded as an aware UTC datetime."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, str):
-            raise self.make_error("invalid", input=value, obj_type="datetime")
-        try:
-            parsed = datetime.fromisoformat(value.strip().replace("z", "Z"))
-        except ValueError:
-            raise self.make_error("invalid", input=value, obj_type="datetime") from None
+        parsed = parse_datetime(self, value)
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=ZoneInfo(get_current_user().timezone))
         try:

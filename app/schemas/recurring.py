@@ -1,10 +1,16 @@
 """Schemas of the recurring-task resource: definitions, their instances and the instance window."""
 
-from datetime import datetime
-
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from app.schemas.common import Priority, TagNames, TimeZone, TrimmedString, UserDateTime, UTCDateTime
+from app.schemas.common import (
+    Priority,
+    TagNames,
+    TimeZone,
+    TrimmedString,
+    UserDateTime,
+    UTCDateTime,
+    parse_datetime,
+)
 
 # Occurrences are converted to UTC; these bounds keep every conversion inside datetime's range.
 MIN_YEAR, MAX_YEAR = 1900, 9998
@@ -21,12 +27,7 @@ class WallClock(fields.DateTime):
         return None if value is None else value.replace(tzinfo=None).isoformat(timespec="seconds")
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, str):
-            raise self.make_error("invalid", input=value, obj_type="datetime")
-        try:
-            parsed = datetime.fromisoformat(value.strip().replace("z", "Z"))
-        except ValueError:
-            raise self.make_error("invalid", input=value, obj_type="datetime") from None
+        parsed = parse_datetime(self, value)
         if not MIN_YEAR <= parsed.year <= MAX_YEAR:
             raise ValidationError(f"Must be between the years {MIN_YEAR} and {MAX_YEAR}.")
         return parsed.replace(microsecond=0)
