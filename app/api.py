@@ -4,7 +4,11 @@ import http
 
 import flask_smorest
 from apispec.ext.marshmallow.common import resolve_schema_cls
+from flask import current_app, request
+from flask_jwt_extended import verify_jwt_in_request
+from flask_jwt_extended.exceptions import JWTExtendedException
 from flask_smorest.utils import prepare_response
+from jwt import PyJWTError
 from marshmallow import RAISE, Schema
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
@@ -22,6 +26,36 @@ def schema_name(schema) -> str:
     """Component name of a schema: `TaskSchema` is "Task", `TaskSchema(partial=True)` "TaskPatch"."""
     name = resolve_schema_cls(schema).__name__.removesuffix("Schema")
     return f"{name}Patch" if isinstance(schema, Schema) and schema.partial else name
+
+
+def reject_unexpected_query():
+    """Before a request: a query string on a documented route that takes none is a 422.
+
+    Routes with a query schema reject unknown parameters through StrictParser; this covers
+    the others, so that `GET /tags?sort=name` does not quietly ignore what the client meant.
+    """
+    if not request.args:
+        return None
+    view = current_app.view_functions.get(request.endpoint)
+    handler = getattr(getattr(view, "view_class", None), request.method.lower(), view)
+    apidoc = getattr(handler, "_apidoc", None)
+    if apidoc is None:  # not an API route (/docs, /openapi.json)
+        return None
+    parameters = apidoc.get("arguments", {}).get("parameters", [])
+    if any(parameter["in"] == "query" for parameter in parameters):
+        return None
+    if apidoc.get("manual_doc", {}).get("security") != [] and not _valid_token():
+        return None  # the token is checked first: the view answers 401
+    errors = {name: ["Unknown field."] for name in request.args}
+    return problem(422, "This route takes no query parameters.", errors=errors)
+
+
+def _valid_token() -> bool:
+    try:
+        verify_jwt_in_request()
+    except (JWTExtendedException, PyJWTError):
+        return False
+    return True
 
 
 class Blueprint(flask_smorest.Blueprint):

@@ -100,3 +100,23 @@ def test_unexpected_error_is_a_bare_500_logged_with_its_request_id(database_url,
 )
 def test_out_of_range_ids_are_404(client, user, path):
     assert_problem(client.delete(path, headers=user["headers"]), 404)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("get", "/api/v1/auth/me"), ("get", "/api/v1/tags"), ("get", "/api/v1/priorities"), ("get", "/health")],
+)
+def test_unknown_query_parameter_on_a_route_without_any_is_422(client, user, method, path):
+    response = getattr(client, method)(f"{path}?sort=name", headers=user["headers"])
+    body = assert_problem(response, 422)
+    assert body["errors"] == {"sort": ["Unknown field."]}
+
+
+def test_unknown_query_parameter_on_a_public_route_is_422(client):
+    response = client.post("/api/v1/auth/login?debug=1", json={"email": "a@example.com", "password": "x" * 8})
+    assert assert_problem(response, 422)["errors"] == {"debug": ["Unknown field."]}
+
+
+def test_bad_token_wins_over_unknown_query_parameter(client):
+    response = client.get("/api/v1/tags?sort=name", headers={"Authorization": "Bearer garbage"})
+    assert_problem(response, 401)
