@@ -28,6 +28,21 @@ def schema_name(schema) -> str:
     return f"{name}Patch" if isinstance(schema, Schema) and schema.partial else name
 
 
+BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def _route_doc() -> dict | None:
+    """The OpenAPI doc of the matched view method; None off the API (/docs, /openapi.json, no route)."""
+    view = current_app.view_functions.get(request.endpoint)
+    handler = getattr(getattr(view, "view_class", None), request.method.lower(), view)
+    return getattr(handler, "_apidoc", None)
+
+
+def _token_rejected(apidoc: dict) -> bool:
+    """Whether the route needs a token and this one is bad: then the view answers 401 first."""
+    return apidoc.get("manual_doc", {}).get("security") != [] and not _valid_token()
+
+
 def reject_unexpected_query():
     """Before a request: a query string on a documented route that takes none is a 422.
 
@@ -36,18 +51,33 @@ def reject_unexpected_query():
     """
     if not request.args:
         return None
-    view = current_app.view_functions.get(request.endpoint)
-    handler = getattr(getattr(view, "view_class", None), request.method.lower(), view)
-    apidoc = getattr(handler, "_apidoc", None)
-    if apidoc is None:  # not an API route (/docs, /openapi.json)
+    apidoc = _route_doc()
+    if apidoc is None:
         return None
     parameters = apidoc.get("arguments", {}).get("parameters", [])
     if any(parameter["in"] == "query" for parameter in parameters):
         return None
-    if apidoc.get("manual_doc", {}).get("security") != [] and not _valid_token():
-        return None  # the token is checked first: the view answers 401
+    if _token_rejected(apidoc):
+        return None
     errors = {name: ["Unknown field."] for name in request.args}
     return problem(422, "This route takes no query parameters.", errors=errors)
+
+
+def reject_non_json_body():
+    """Before a request: a body that is not JSON is a 415, but only once the route exists
+    (else 404/405) and the token is good (else 401: the token is checked first)."""
+    if request.method not in BODY_METHODS or not _has_body() or request.is_json:
+        return None
+    if request.routing_exception is not None:
+        return None
+    apidoc = _route_doc()
+    if apidoc is not None and _token_rejected(apidoc):
+        return None
+    return problem(415, "Send the request body as application/json.")
+
+
+def _has_body() -> bool:
+    return bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "")
 
 
 def _valid_token() -> bool:
