@@ -689,3 +689,28 @@ def test_docs_is_an_html_page(client):
     response = client.get("/docs")
     assert response.status_code == 200
     assert response.mimetype == "text/html"
+
+
+@pytest.mark.parametrize("value", ["yes", "true", 1, 0, "1"])
+def test_a_boolean_field_takes_only_json_booleans(client, user, value):
+    body = assert_problem(
+        client.post(f"{API}/tasks", json={"title": "t", "completed": value}, headers=user["headers"]), 422
+    )
+    assert "completed" in body["errors"]
+    rec = make(client, user["headers"], "recurring-tasks", {**RULE, "dtstart": "2020-01-01T09:00:00"})
+    url = f"{API}/recurring-tasks/{rec['id']}/instances"
+    instance = client.get(url, headers=user["headers"]).get_json()["items"][0]
+    response = client.patch(f"{url}/{instance['id']}", json={"completed": value}, headers=user["headers"])
+    assert "completed" in assert_problem(response, 422)["errors"]
+
+
+@pytest.mark.parametrize("query", ["completed=1", "completed=yes", "overdue=0", "overdue=on"])
+def test_boolean_query_parameters_are_true_or_false(client, user, query):
+    assert_problem(client.get(f"{API}/tasks?{query}", headers=user["headers"]), 422)
+    for value in ("true", "false", "True", "FALSE"):
+        name = query.split("=")[0]
+        assert client.get(f"{API}/tasks?{name}={value}", headers=user["headers"]).status_code == 200
+
+
+def test_an_address_at_a_reserved_test_domain_is_syntactically_valid(client):
+    assert register(client, email="someone@example.test")["email"] == "someone@example.test"
