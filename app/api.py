@@ -1,6 +1,8 @@
 """flask-smorest's Api and Blueprint, adapted to the contract's errors and strict query strings."""
 
 import http
+import json
+import re
 
 import flask_smorest
 from apispec.ext.marshmallow.common import resolve_schema_cls
@@ -10,16 +12,64 @@ from flask_jwt_extended.exceptions import JWTExtendedException
 from flask_smorest.utils import prepare_response
 from jwt import PyJWTError
 from marshmallow import RAISE, Schema
-from webargs.flaskparser import FlaskParser
+from webargs.core import missing
+from webargs.flaskparser import FlaskParser, abort
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from app.errors import PROBLEM_MIMETYPE, ProblemSchema, default_detail, problem, validation_errors
+
+# What PostgreSQL's text cannot hold: NUL, and UTF-16 surrogates (JSON's "\ud800" alone).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+UNSTORABLE_MESSAGE = "Must not contain NUL characters or unpaired surrogates."
+
+
+def unstorable_paths(value) -> list[str]:
+    """Dotted paths of the strings in a parsed JSON value that no text column can store.
+
+    A loop, not recursion: the JSON parser accepts nesting nearly as deep as Python's stack."""
+    found, pending = [], [("", value)]
+    while pending:
+        path, item = pending.pop()
+        if isinstance(item, str) and _UNSTORABLE.search(item):
+            found.append(path or "_schema")
+        elif isinstance(item, dict | list):
+            pairs = item.items() if isinstance(item, dict) else enumerate(item)
+            pending.extend((f"{path}.{key}" if path else str(key), child) for key, child in pairs)
+    return sorted(found)
 
 
 class StrictParser(FlaskParser):
     """Unknown query parameters are a 422, like unknown body fields: a typo must not widen a filter."""
 
     DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": RAISE}
+
+    def _raw_load_json(self, req):
+        try:
+            return super()._raw_load_json(req)
+        except json.JSONDecodeError:
+            raise
+        except (RecursionError, ValueError) as error:
+            # Nested too deep for the parser, or a number over Python's 4300 digits: a body we
+            # cannot read is the client's 400, not our 500.
+            self._handle_invalid_json_error(error, req)
+
+    def load_json(self, req, schema):
+        # A NUL or a lone surrogate would reach PostgreSQL and fail there as a 500.
+        data = super().load_json(req, schema)
+        if data is not missing and (paths := unstorable_paths(data)):
+            abort(422, messages={"json": {path: [UNSTORABLE_MESSAGE] for path in paths}})
+        return data
+
+    def load_querystring(self, req, schema):
+        if paths := [name for name, values in req.args.lists() if unstorable_paths(values)]:
+            abort(422, messages={"query": {name: [UNSTORABLE_MESSAGE] for name in paths}})
+        return super().load_querystring(req, schema)
+
+    def load_headers(self, req, schema):
+        names = [field.data_key or name for name, field in schema.fields.items()]
+        if paths := [name for name in names if unstorable_paths(req.headers.getlist(name))]:
+            abort(422, messages={"headers": {name: [UNSTORABLE_MESSAGE] for name in paths}})
+        return super().load_headers(req, schema)
 
 
 def schema_name(schema) -> str:

@@ -714,3 +714,53 @@ def test_boolean_query_parameters_are_true_or_false(client, user, query):
 
 def test_an_address_at_a_reserved_test_domain_is_syntactically_valid(client):
     assert register(client, email="someone@example.test")["email"] == "someone@example.test"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"[" * 100_000 + b"]" * 100_000, b'{"title": "x", "priority": ' + b"9" * 5000 + b"}", b"\xff\xfe{}"],
+)
+def test_json_the_server_cannot_read_is_400_not_500(client, user, data):
+    assert_problem(
+        client.post(f"{API}/tasks", data=data, content_type="application/json", headers=user["headers"]), 400
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("tasks", {"title": "a\u0000b"}, "title"),
+        ("tasks", {"title": "x", "description": "\ud800"}, "description"),
+        ("tasks", {"title": "x", "tags": ["ok", "a\u0000"]}, "tags.1"),
+        ("tags", {"name": "a\u0000b"}, "name"),
+        ("recurring-tasks", {**RULE, "title": "a\u0000"}, "title"),
+        (
+            "auth/change-password",
+            {"current_password": PASSWORD, "new_password": "x\u0000" * 8},
+            "new_password",
+        ),
+    ],
+)
+def test_strings_postgresql_cannot_store_are_422(client, user, path, body, field):
+    response = client.post(f"{API}/{path}", json=body, headers=user["headers"])
+    assert field in assert_problem(response, 422)["errors"]
+
+
+def test_nul_in_a_query_or_a_header_is_422(client, user):
+    for query in ("q=a%00b", "tag=a%00", "cursor=%00"):
+        assert_problem(client.get(f"{API}/tasks?{query}", headers=user["headers"]), 422)
+    headers = {**user["headers"], "Idempotency-Key": "a\u0000"}
+    assert_problem(client.post(f"{API}/tasks", json={"title": "x"}, headers=headers), 422)
+    response = client.post(
+        f"{API}/auth/register", json={"email": "a\u0000@example.com", "password": PASSWORD}
+    )
+    assert "email" in assert_problem(response, 422)["errors"]
+
+
+def test_a_deep_but_parsable_body_is_not_a_500(client, user):
+    for depth in (800, 900, 950, 980):
+        data = b'{"title": "x", "tags": ' + b"[" * depth + b"]" * depth + b"}"
+        headers = user["headers"]
+        response = client.post(f"{API}/tasks", data=data, content_type="application/json", headers=headers)
+        assert response.status_code in (400, 422)
+        assert_problem(response, response.status_code)
