@@ -7,7 +7,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from app.api import reject_unexpected_query, schema_name
+from app.api import reject_non_json_body, reject_unexpected_query, schema_name
 from app.database import MIGRATIONS_DIR
 from app.extensions import api, cors, db, jwt, limiter, migrate
 from config import Config
@@ -79,6 +79,7 @@ def create_app(config_class: type[Config] = Config) -> Flask:
     from app import docs
 
     app.register_blueprint(docs.blp)  # a page, not an API route: kept out of /openapi.json
+    app.before_request(reject_non_json_body)
     app.before_request(reject_unexpected_query)
     register_error_handlers(app)
     register_commands(app)

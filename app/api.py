@@ -1,6 +1,8 @@
 """flask-smorest's Api and Blueprint, adapted to the contract's errors and strict query strings."""
 
 import http
+import json
+import re
 
 import flask_smorest
 from apispec.ext.marshmallow.common import resolve_schema_cls
@@ -10,10 +12,30 @@ from flask_jwt_extended.exceptions import JWTExtendedException
 from flask_smorest.utils import prepare_response
 from jwt import PyJWTError
 from marshmallow import RAISE, Schema
-from webargs.flaskparser import FlaskParser
+from webargs.core import missing
+from webargs.flaskparser import FlaskParser, abort
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from app.errors import PROBLEM_MIMETYPE, ProblemSchema, default_detail, problem, validation_errors
+
+# What PostgreSQL's text cannot hold: NUL, and UTF-16 surrogates (JSON's "\ud800" alone).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+UNSTORABLE_MESSAGE = "Must not contain NUL characters or unpaired surrogates."
+
+
+def unstorable_paths(value) -> list[str]:
+    """Dotted paths of the strings in a parsed JSON value that no text column can store.
+
+    A loop, not recursion: the JSON parser accepts nesting nearly as deep as Python's stack."""
+    found, pending = [], [("", value)]
+    while pending:
+        path, item = pending.pop()
+        if isinstance(item, str) and _UNSTORABLE.search(item):
+            found.append(path or "_schema")
+        elif isinstance(item, dict | list):
+            pairs = item.items() if isinstance(item, dict) else enumerate(item)
+            pending.extend((f"{path}.{key}" if path else str(key), child) for key, child in pairs)
+    return sorted(found)
 
 
 class StrictParser(FlaskParser):
@@ -21,11 +43,54 @@ class StrictParser(FlaskParser):
 
     DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": RAISE}
 
+    def _raw_load_json(self, req):
+        try:
+            return super()._raw_load_json(req)
+        except json.JSONDecodeError:
+            raise
+        except (RecursionError, ValueError) as error:
+            # Nested too deep for the parser, or a number over Python's 4300 digits: a body we
+            # cannot read is the client's 400, not our 500.
+            self._handle_invalid_json_error(error, req)
+
+    def load_json(self, req, schema):
+        # A NUL or a lone surrogate would reach PostgreSQL and fail there as a 500.
+        data = super().load_json(req, schema)
+        if data is not missing and (paths := unstorable_paths(data)):
+            abort(422, messages={"json": {path: [UNSTORABLE_MESSAGE] for path in paths}})
+        return data
+
+    def load_querystring(self, req, schema):
+        if paths := [name for name, values in req.args.lists() if unstorable_paths(values)]:
+            abort(422, messages={"query": {name: [UNSTORABLE_MESSAGE] for name in paths}})
+        return super().load_querystring(req, schema)
+
+    def load_headers(self, req, schema):
+        names = [field.data_key or name for name, field in schema.fields.items()]
+        if paths := [name for name in names if unstorable_paths(req.headers.getlist(name))]:
+            abort(422, messages={"headers": {name: [UNSTORABLE_MESSAGE] for name in paths}})
+        return super().load_headers(req, schema)
+
 
 def schema_name(schema) -> str:
     """Component name of a schema: `TaskSchema` is "Task", `TaskSchema(partial=True)` "TaskPatch"."""
     name = resolve_schema_cls(schema).__name__.removesuffix("Schema")
     return f"{name}Patch" if isinstance(schema, Schema) and schema.partial else name
+
+
+BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def _route_doc() -> dict | None:
+    """The OpenAPI doc of the matched view method; None off the API (/docs, /openapi.json, no route)."""
+    view = current_app.view_functions.get(request.endpoint)
+    handler = getattr(getattr(view, "view_class", None), request.method.lower(), view)
+    return getattr(handler, "_apidoc", None)
+
+
+def _token_rejected(apidoc: dict) -> bool:
+    """Whether the route needs a token and this one is bad: then the view answers 401 first."""
+    return apidoc.get("manual_doc", {}).get("security") != [] and not _valid_token()
 
 
 def reject_unexpected_query():
@@ -36,18 +101,33 @@ def reject_unexpected_query():
     """
     if not request.args:
         return None
-    view = current_app.view_functions.get(request.endpoint)
-    handler = getattr(getattr(view, "view_class", None), request.method.lower(), view)
-    apidoc = getattr(handler, "_apidoc", None)
-    if apidoc is None:  # not an API route (/docs, /openapi.json)
+    apidoc = _route_doc()
+    if apidoc is None:
         return None
     parameters = apidoc.get("arguments", {}).get("parameters", [])
     if any(parameter["in"] == "query" for parameter in parameters):
         return None
-    if apidoc.get("manual_doc", {}).get("security") != [] and not _valid_token():
-        return None  # the token is checked first: the view answers 401
+    if _token_rejected(apidoc):
+        return None
     errors = {name: ["Unknown field."] for name in request.args}
     return problem(422, "This route takes no query parameters.", errors=errors)
+
+
+def reject_non_json_body():
+    """Before a request: a body that is not JSON is a 415, but only once the route exists
+    (else 404/405) and the token is good (else 401: the token is checked first)."""
+    if request.method not in BODY_METHODS or not _has_body() or request.is_json:
+        return None
+    if request.routing_exception is not None:
+        return None
+    apidoc = _route_doc()
+    if apidoc is not None and _token_rejected(apidoc):
+        return None
+    return problem(415, "Send the request body as application/json.")
+
+
+def _has_body() -> bool:
+    return bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "")
 
 
 def _valid_token() -> bool:

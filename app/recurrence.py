@@ -113,7 +113,7 @@ class RecurringTasks(MethodView):
         _apply(definition, data)
         db.session.add(definition)
         db.session.commit()
-        location = url_for(".RecurringTaskById", recurring_task_id=definition.id)
+        location = url_for(".RecurringTaskById", recurring_task_id=definition.id, _external=True)
         return _with_upcoming(definition), {"Location": location}
 
 

@@ -1,4 +1,4 @@
-"""Per-request plumbing: the request id, one log line per request, body content types, security headers."""
+"""Per-request plumbing: the request id, one log line per request, security headers."""
 
 import json
 import logging
@@ -9,11 +9,8 @@ import uuid
 
 from flask import Flask, g, has_request_context, request
 
-from app.errors import problem
-
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
-_BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 AUTH_PREFIX = "/api/v1/auth/"
 # JSON answers load nothing and may not be framed. /docs (HTML that runs scripts) sets its own.
 JSON_CSP = "default-src 'none'; frame-ancestors 'none'"
@@ -64,13 +61,6 @@ def _start_request():
     g.started = time.perf_counter()
     incoming = request.headers.get(REQUEST_ID_HEADER, "")
     g.request_id = incoming if _VALID_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
-    if request.method in _BODY_METHODS and _has_body() and not request.is_json:
-        return problem(415, "Send the request body as application/json.")
-    return None
-
-
-def _has_body() -> bool:
-    return bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "")
 
 
 def _finish_request(response):

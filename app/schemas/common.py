@@ -28,7 +28,8 @@ class Email(fields.String):
         if len(email) > MAX_EMAIL_LENGTH:
             raise ValidationError(f"Must be at most {MAX_EMAIL_LENGTH} characters.")
         try:
-            validate_email(email, check_deliverability=False)
+            # Syntax only: test_environment also admits the reserved .test domain (RFC 2606).
+            validate_email(email, check_deliverability=False, test_environment=True)
         except EmailNotValidError:
             raise ValidationError("Not a valid email address.") from None
         return email
@@ -49,6 +50,22 @@ class TrimmedString(fields.String):
 
     def _deserialize(self, value, attr, data, **kwargs):
         return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+class JsonBoolean(fields.Boolean):
+    """A JSON `true` or `false` in a body; "yes", 1 or "true" are not booleans there."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+class QueryBoolean(fields.Boolean):
+    """`true` or `false` in a query string (any case); "1" or "yes" are a 422, not a guess."""
+
+    truthy = {"true", "True", "TRUE"}
+    falsy = {"false", "False", "FALSE"}
 
 
 class UTCDateTime(fields.AwareDateTime):

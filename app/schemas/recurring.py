@@ -3,6 +3,7 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.schemas.common import (
+    JsonBoolean,
     Priority,
     TagNames,
     TimeZone,
@@ -72,7 +73,7 @@ class TaskInstanceSchema(Schema):
     id = fields.Integer(dump_only=True)
     recurring_task_id = fields.Integer(dump_only=True)
     occurs_at = UTCDateTime(dump_only=True)
-    completed = fields.Boolean(required=True)
+    completed = JsonBoolean(required=True)
     completed_at = UTCDateTime(dump_only=True)
 
 

@@ -11,7 +11,9 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate
 from app.schemas.common import (
     TAG_NAME_MAX,
     TAGS_PER_ITEM_MAX,
+    JsonBoolean,
     Priority,
+    QueryBoolean,
     TagNames,
     TrimmedString,
     UserDateTime,
@@ -70,7 +72,7 @@ class TaskSchema(Schema):
     id = fields.Integer(dump_only=True)
     title = TrimmedString(required=True, validate=validate.Length(min=1, max=TITLE_MAX))
     description = fields.String(load_default="", validate=validate.Length(max=DESCRIPTION_MAX))
-    completed = fields.Boolean(
+    completed = JsonBoolean(
         load_default=False,
         metadata={"description": "Setting it to true stamps completed_at with the server's time"},
     )
@@ -95,7 +97,7 @@ class TaskListSchema(Schema):
 
 
 class TaskQueryArgsSchema(Schema):
-    completed = fields.Boolean()
+    completed = QueryBoolean()
     priority = Priority(allow_none=False)
     tag = fields.List(
         TrimmedString(validate=validate.Length(min=1, max=TAG_NAME_MAX)),
@@ -104,7 +106,7 @@ class TaskQueryArgsSchema(Schema):
     )
     due_after = UserDateTime(metadata={"description": "due_at at or after this instant"})
     due_before = UserDateTime(metadata={"description": "due_at before this instant"})
-    overdue = fields.Boolean(metadata={"description": "true: due in the past and not completed"})
+    overdue = QueryBoolean(metadata={"description": "true: due in the past and not completed"})
     q = TrimmedString(
         validate=validate.Length(min=1, max=SEARCH_MAX),
         metadata={"description": "Full-text search (English) over title and description, web-search syntax"},
