@@ -74,8 +74,8 @@ def _apply(definition: RecurringTask, data: dict) -> None:
         check_schedule(definition.rrule, definition.dtstart, definition.timezone)
     except RuleError as error:
         abort(422, message="Invalid value for: rrule.", errors={"rrule": [str(error)]})
-    if "tags" in data:
-        definition.tags = resolve_tags(current_user.id, data["tags"])
+    if "tag_names" in data:
+        definition.tags = resolve_tags(current_user.id, data["tag_names"])
 
 
 _DECISIONS = """Times: `dtstart` is wall-clock time in `timezone`; a `dtstart` sent with an offset
