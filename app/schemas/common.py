@@ -55,9 +55,8 @@ class UTCDateTime(fields.AwareDateTime):
     """An RFC 3339 datetime, answered in UTC whatever the database session's zone."""
 
     def _serialize(self, value, attr, obj, **kwargs):
-        if value is not None:
-            value = value.astimezone(UTC)
-        return super()._serialize(value, attr, obj, **kwargs)
+        # isoformat() is the field's own "iso" format, called directly: four of these per task.
+        return None if value is None else value.astimezone(UTC).isoformat()
 
 
 def parse_datetime(field: fields.Field, value) -> datetime:
