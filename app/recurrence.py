@@ -193,13 +193,10 @@ class TaskInstances(MethodView):
             abort(422, message="Invalid value for: end.", errors={"end": [str(error)]})
         if instants:
             rows = [{"recurring_task_id": definition.id, "occurs_at": instant} for instant in instants]
-            # Rows as parameters, not .values(rows): the statement is compiled once and cached,
-            # and psycopg2's "insertmanyvalues" still sends one INSERT (up to 1,000 rows).
             db.session.execute(
-                insert(TaskInstance).on_conflict_do_nothing(
-                    index_elements=["recurring_task_id", "occurs_at"]
-                ),
-                rows,
+                insert(TaskInstance)
+                .values(rows)
+                .on_conflict_do_nothing(index_elements=["recurring_task_id", "occurs_at"])
             )
         db.session.commit()
         # Read after the commit: one query that also sees rows stored by concurrent readers.
