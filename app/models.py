@@ -19,10 +19,12 @@ from sqlalchemy import (
     Table,
     Text,
     func,
+    inspect,
+    select,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR, UUID
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR, UUID
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from app.extensions import db
 from app.passwords import hash_password, verify_password
@@ -170,8 +172,28 @@ class Task(db.Model):
         deferred=True,
     )
 
-    # selectin: a page of tasks loads all its tags in one more query, never one per task.
-    tags: Mapped[list[Tag]] = relationship(secondary=task_tags, order_by=TAG_NAME_ORDER, lazy="selectin")
+    # Writes set the tags through the relationship; reads answer with `tag_names`.
+    tags: Mapped[list[Tag]] = relationship(secondary=task_tags, order_by=TAG_NAME_ORDER)
+    # The tag names come with the task's row, in the same statement: a page of tasks is one
+    # query and no Tag objects. Not expired by a flush (that would cost a SELECT after the
+    # commit); a write that changes the tags answers from the relationship instead.
+    stored_tag_names: Mapped[list[str]] = column_property(
+        func.array(
+            select(Tag.name)
+            .join(task_tags, task_tags.c.tag_id == Tag.id)
+            .where(task_tags.c.task_id == id)
+            .order_by(TAG_NAME_ORDER)
+            .scalar_subquery(),
+            type_=ARRAY(Text),
+        ),
+        expire_on_flush=False,
+    )
+
+    @property
+    def tag_names(self) -> list[str]:
+        if "tags" in inspect(self).dict:  # set by this request's write
+            return [tag.name for tag in self.tags]
+        return self.stored_tag_names
 
 
 class RecurringTask(db.Model):
@@ -196,6 +218,10 @@ class RecurringTask(db.Model):
     tags: Mapped[list[Tag]] = relationship(
         secondary=recurring_task_tags, order_by=TAG_NAME_ORDER, lazy="selectin"
     )
+
+    @property
+    def tag_names(self) -> list[str]:
+        return [tag.name for tag in self.tags]
 
 
 class TaskInstance(db.Model):

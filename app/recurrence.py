@@ -12,7 +12,7 @@ from flask_jwt_extended import current_user, jwt_required
 from flask_smorest import abort
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import lazyload, selectinload
 
 from app.api import Blueprint
 from app.extensions import db
@@ -41,10 +41,15 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _get_definition_or_404(definition_id: int, *, share_lock: bool = False) -> RecurringTask:
+def _get_definition_or_404(
+    definition_id: int, *, share_lock: bool = False, with_tags: bool = True
+) -> RecurringTask:
     query = select(RecurringTask).where(
         RecurringTask.id == definition_id, RecurringTask.user_id == current_user.id
     )
+    if not with_tags:
+        # Spares the selectin query of the tags where the answer does not show them.
+        query = query.options(lazyload(RecurringTask.tags))
     if share_lock:
         # FOR SHARE: a reader storing instances and a PATCH changing the schedule wait for each
         # other, so no instance of the old schedule is stored after the change dropped them.
@@ -74,8 +79,8 @@ def _apply(definition: RecurringTask, data: dict) -> None:
         check_schedule(definition.rrule, definition.dtstart, definition.timezone)
     except RuleError as error:
         abort(422, message="Invalid value for: rrule.", errors={"rrule": [str(error)]})
-    if "tags" in data:
-        definition.tags = resolve_tags(current_user.id, data["tags"])
+    if "tag_names" in data:
+        definition.tags = resolve_tags(current_user.id, data["tag_names"])
 
 
 _DECISIONS = """Times: `dtstart` is wall-clock time in `timezone`; a `dtstart` sent with an offset
@@ -180,7 +185,7 @@ class TaskInstances(MethodView):
         `start` is inclusive (default now), `end` exclusive (default start + 30 days); at most 366
         days and 1,000 occurrences. Instances stored before a schedule change (completed ones, past
         ones) are listed too."""
-        definition = _get_definition_or_404(recurring_task_id, share_lock=True)
+        definition = _get_definition_or_404(recurring_task_id, share_lock=True, with_tags=False)
         start, end = _window(args)
         try:
             instants = occurrences_between(definition, start, end, MAX_WINDOW_OCCURRENCES)

@@ -137,8 +137,8 @@ def _apply(task: Task, data: dict) -> None:
         task.completed = data["completed"]
         # The database's clock, like created_at and updated_at.
         task.completed_at = func.statement_timestamp() if data["completed"] else None
-    if "tags" in data:
-        task.tags = resolve_tags(current_user.id, data["tags"])
+    if "tag_names" in data:
+        task.tags = resolve_tags(current_user.id, data["tag_names"])
 
 
 def _etag(task: Task) -> str:

@@ -39,7 +39,7 @@ class RecurringTaskSchema(Schema):
     title = TrimmedString(required=True, validate=validate.Length(min=1, max=200))
     description = fields.String(validate=validate.Length(max=10000))
     priority = Priority(attribute="priority_level")
-    tags = TagNames()
+    tags = TagNames(attribute="tag_names")
     rrule = fields.String(
         required=True,
         validate=validate.Length(min=1, max=MAX_RRULE_LENGTH),

@@ -82,6 +82,7 @@ class TaskSchema(Schema):
     )
     priority = Priority(attribute="priority_level")
     tags = TagNames(
+        attribute="tag_names",
         load_default=list,
         metadata={"description": "Tag names; unknown ones are created. Answered sorted by name"},
     )
