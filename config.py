@@ -74,7 +74,6 @@ class Config:
     OPENAPI_VERSION = "3.0.3"
     OPENAPI_URL_PREFIX = "/"
     OPENAPI_JSON_PATH = "openapi.json"
-    JSON_SORT_KEYS = False
     JWT_TOKEN_LOCATION = ["headers"]
     JWT_ERROR_MESSAGE_KEY = "detail"
     SQLALCHEMY_TRACK_MODIFICATIONS = False
