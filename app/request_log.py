@@ -65,6 +65,9 @@ def _start_request():
 
 def _finish_request(response):
     response.headers[REQUEST_ID_HEADER] = g.get("request_id") or uuid.uuid4().hex
+    if response.status_code == 204:
+        # No content, so no content type (flask-smorest labels every answer JSON).
+        response.headers.pop("Content-Type", None)
     _add_security_headers(response)
     duration_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
     access_log.info(

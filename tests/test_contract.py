@@ -363,6 +363,7 @@ def test_refresh_answers_the_login_shape_and_a_spent_token_revokes_the_session(c
 def test_logout_is_204_and_revokes_both_tokens(client, user):
     response = client.post(f"{API}/auth/logout", headers=user["headers"])
     assert response.status_code == 204 and response.data == b""
+    assert "Content-Type" not in response.headers
     assert_problem(client.get(f"{API}/auth/me", headers=user["headers"]), 401)
     assert_problem(client.post(f"{API}/auth/refresh", headers=bearer(user["tokens"]["refresh_token"])), 401)
 
