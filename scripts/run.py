@@ -41,9 +41,11 @@ def main() -> int:
         print("DATABASE_URL is not set: using the embedded PostgreSQL in instance/pgdata", flush=True)
         server = pgserver.get_server(INSTANCE / "pgdata", cleanup_mode="stop")
         env["DATABASE_URL"] = server.get_uri()
-        env.setdefault("APP_ENV", "development")
+        env["APP_ENV"] = env.get("APP_ENV") or "development"
         for name, value in local_secrets().items():
-            env.setdefault(name, value)
+            # Empty counts as unset (.env.example leaves the keys empty); every gunicorn
+            # worker must sign with the same key.
+            env[name] = env.get(name) or value
 
     for command in (["flask", "db", "upgrade"], ["flask", "seed"]):
         if subprocess.run([BIN / command[0], *command[1:]], env=env, cwd=ROOT).returncode:
