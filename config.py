@@ -34,7 +34,7 @@ def normalize_database_url(url: str | None) -> str:
     if not sep:
         raise ConfigError("DATABASE_URL is not a URL: expected postgresql://user:pass@host/db")
     scheme = scheme.lower()
-    if scheme.startswith("sqlite"):
+    if scheme.startswith("sqlite"):  # refused by name: there is no fallback database, ever
         raise ConfigError("DATABASE_URL points at SQLite, which is refused: use PostgreSQL")
     if scheme not in POSTGRES_SCHEMES:
         raise ConfigError(f"DATABASE_URL scheme {scheme!r} is not PostgreSQL")
