@@ -1,5 +1,6 @@
 """Schemas of the auth resource: users, logins, tokens, sessions; and the health document."""
 
+from flask import g
 from marshmallow import Schema, fields, post_load, validate
 
 from app.schemas.common import Email, TimeZone, TrimmedString, UTCDateTime, normalize_email
@@ -47,7 +48,11 @@ class SessionSchema(Schema):
         metadata={"description": "When the session last logged in or refreshed its tokens"}
     )
     user_agent = fields.String()
-    current = fields.Boolean(metadata={"description": "Whether the calling token belongs to it"})
+    # Whether the session is the caller's: known only in the request, not on the row.
+    current = fields.Function(
+        lambda session: session.id == g.auth_session.id,
+        metadata={"type": "boolean", "description": "Whether the calling token belongs to it"},
+    )
 
 
 class SessionListSchema(Schema):
