@@ -12,7 +12,7 @@ from flask_jwt_extended import current_user, jwt_required
 from flask_smorest import abort
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import lazyload, selectinload
+from sqlalchemy.orm import lazyload
 
 from app.api import Blueprint
 from app.extensions import db
@@ -104,7 +104,6 @@ class RecurringTasks(MethodView):
         definitions = db.session.scalars(
             select(RecurringTask)
             .where(RecurringTask.user_id == current_user.id)
-            .options(selectinload(RecurringTask.tags))
             .order_by(RecurringTask.id)
         )
         return {"items": [_with_upcoming(definition) for definition in definitions]}
