@@ -102,9 +102,7 @@ class RecurringTasks(MethodView):
     def get(self):
         """List the caller's recurring tasks"""
         definitions = db.session.scalars(
-            select(RecurringTask)
-            .where(RecurringTask.user_id == current_user.id)
-            .order_by(RecurringTask.id)
+            select(RecurringTask).where(RecurringTask.user_id == current_user.id).order_by(RecurringTask.id)
         )
         return {"items": [_with_upcoming(definition) for definition in definitions]}
 
