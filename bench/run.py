@@ -26,6 +26,7 @@ import psycopg2
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import load, report, wrk
+from bench.report import SPEED_OF_LIGHT, WITH_FLASK, WITH_TOKEN_CHECK
 from bench.servers import (
     API_APPLICATION_NAME,
     ROOT,
@@ -76,7 +77,9 @@ def scenarios(seeded: Seeded) -> list[Scenario]:
     recurring = f"/api/v1/recurring-tasks/{seeded.recurring_id}/instances?{MONTH}"
     return [
         Scenario("list 50", "GET", ["/api/v1/tasks?limit=50"], token=token),
-        Scenario("list 50 speed-of-light", "GET", ["/"], server="sol"),
+        Scenario(SPEED_OF_LIGHT, "GET", ["/"], server="sol"),
+        Scenario(WITH_TOKEN_CHECK, "GET", ["/auth"], token=token, server="sol"),
+        Scenario(WITH_FLASK, "GET", ["/flask"], token=token, server="sol"),
         Scenario("list tag=work", "GET", ["/api/v1/tasks?tag=work"], token=token),
         Scenario("search q=invoice", "GET", ["/api/v1/tasks?q=invoice"], token=token),
         Scenario("get one task", "GET", items, token=token),

@@ -8,6 +8,8 @@ from werkzeug.test import Client
 from bench import load, speed_of_light
 from bench.servers import count_statements
 
+from conftest import bearer
+
 TASK_KEYS = {
     "id",
     "title",
@@ -77,9 +79,10 @@ def test_bulk_loaded_users_cannot_log_in(loaded, client, connection):
 
 
 @pytest.fixture
-def speed_of_light_app(loaded, database_url, monkeypatch):
+def speed_of_light_app(loaded, app, database_url, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("BENCH_USER_ID", str(loaded["user_id"]))
+    monkeypatch.setenv("JWT_SECRET_KEY", app.config["JWT_SECRET_KEY"])
     yield Client(speed_of_light.app)
     if speed_of_light._pool is not None:
         speed_of_light._pool.closeall()
@@ -107,6 +110,29 @@ def test_speed_of_light_page_is_the_api_first_page(speed_of_light_app, client, u
     assert api.status_code == 200
     # The same page, item for item and field for field, as the API answers it.
     assert api.get_json()["items"] == page["items"]
+
+
+@pytest.mark.parametrize("rung", ["/auth", "/flask"])
+def test_authenticated_rungs_serve_the_token_holders_page(speed_of_light_app, client, user, other_user, rung):
+    api = client.get("/api/v1/tasks?limit=50", headers=user["headers"]).get_json()
+    response = speed_of_light_app.get(rung, headers=user["headers"])
+    assert response.status_code == 200
+    assert response.get_json()["items"] == api["items"]
+    assert response.get_json()["next_cursor"] is not None
+    # The page follows the token, not BENCH_USER_ID: the other user has no tasks.
+    empty = speed_of_light_app.get(rung, headers=other_user["headers"])
+    assert empty.status_code == 200
+    assert empty.get_json() == {"items": [], "next_cursor": None}
+
+
+@pytest.mark.parametrize("rung", ["/auth", "/flask"])
+def test_authenticated_rungs_refuse_what_the_api_refuses(speed_of_light_app, client, user, rung):
+    token = user["tokens"]["access_token"]
+    assert speed_of_light_app.get(rung).status_code == 401
+    assert speed_of_light_app.get(rung, headers=bearer(token[:-2] + "xx")).status_code == 401
+    assert speed_of_light_app.get(rung, headers=bearer(user["tokens"]["refresh_token"])).status_code == 401
+    assert client.post("/api/v1/auth/logout", headers=user["headers"]).status_code == 204
+    assert speed_of_light_app.get(rung, headers=user["headers"]).status_code == 401
 
 
 def test_statement_count_reads_only_the_api_lines_after_the_offset(tmp_path):
