@@ -10,6 +10,7 @@ from werkzeug.routing import IntegerConverter
 from app.api import reject_non_json_body, reject_unexpected_query, schema_name
 from app.database import MIGRATIONS_DIR
 from app.extensions import api, cors, db, jwt, limiter, migrate
+from app.transactions import init_transactions
 from config import Config
 
 MAX_BIGINT = 2**63 - 1
@@ -49,6 +50,7 @@ def create_app(config_class: type[Config] = Config) -> Flask:
     init_request_log(app)
 
     db.init_app(app)
+    init_transactions(app, db)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=False)
     jwt.init_app(app)
     limiter.init_app(app)

@@ -26,6 +26,7 @@ from app.schemas.recurring import (
     TaskInstanceSchema,
 )
 from app.tags import resolve_tags
+from app.transactions import locking_read
 
 blp = Blueprint(
     "recurring_tasks", __name__, url_prefix="/api/v1/recurring-tasks", description="Recurring tasks"
@@ -171,6 +172,7 @@ def _window(args: dict) -> tuple[datetime, datetime]:
 
 
 @blp.route("/<id:recurring_task_id>/instances")
+@locking_read  # the definition is read FOR SHARE, and new instances are stored
 class TaskInstances(MethodView):
     decorators = [jwt_required()]
 

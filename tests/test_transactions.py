@@ -1,0 +1,62 @@
+"""Plain reads run without a transaction block; writes and locking reads keep theirs."""
+
+import pytest
+from sqlalchemy import event
+
+from app.extensions import db
+
+
+@pytest.fixture
+def autocommit_per_statement(app):
+    """For each statement the app sends from now on: was psycopg2's autocommit on?"""
+    seen = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append(conn.connection.driver_connection.autocommit)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(engine, "before_cursor_execute", record)
+
+
+def test_a_read_sends_no_begin_and_no_rollback(client, user, autocommit_per_statement):
+    assert client.post("/api/v1/tasks", json={"title": "one"}, headers=user["headers"]).status_code == 201
+    autocommit_per_statement.clear()
+    assert client.get("/api/v1/tasks", headers=user["headers"]).status_code == 200
+    # The token's session, then the page: neither inside a transaction block.
+    assert autocommit_per_statement == [True, True]
+
+
+def test_a_write_is_one_transaction(client, user, autocommit_per_statement):
+    response = client.patch("/api/v1/auth/me", json={"first_name": "Ada"}, headers=user["headers"])
+    assert response.status_code == 200
+    assert autocommit_per_statement and not any(autocommit_per_statement)
+
+
+def test_reading_instances_locks_its_definition_inside_a_transaction(client, user, autocommit_per_statement):
+    body = {"title": "Stand-up", "rrule": "FREQ=DAILY", "dtstart": "2030-01-01T09:00:00", "timezone": "UTC"}
+    created = client.post("/api/v1/recurring-tasks", json=body, headers=user["headers"]).get_json()
+    autocommit_per_statement.clear()
+    window = "start=2030-01-01T00:00:00Z&end=2030-01-08T00:00:00Z"
+    response = client.get(
+        f"/api/v1/recurring-tasks/{created['id']}/instances?{window}", headers=user["headers"]
+    )
+    assert response.status_code == 200
+    assert len(response.get_json()["items"]) == 7
+    # The token's session, the definition FOR SHARE, the INSERT, the read-back.
+    assert autocommit_per_statement == [False, False, False, False]
+
+
+def test_connections_go_back_to_the_pool_transactional(app, client, user):
+    for _ in range(3):
+        assert client.get("/api/v1/tasks", headers=user["headers"]).status_code == 200
+    with app.app_context():
+        pool = db.engine.pool
+        connections = [pool.connect() for _ in range(max(1, pool.checkedin()))]
+        try:
+            assert [c.driver_connection.autocommit for c in connections] == [False] * len(connections)
+        finally:
+            for connection in connections:
+                connection.close()
