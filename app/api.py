@@ -5,7 +5,7 @@ import json
 import re
 
 import flask_smorest
-from apispec.ext.marshmallow.common import resolve_schema_cls
+from apispec.ext.marshmallow.common import resolve_schema_cls, resolve_schema_instance
 from flask import current_app, request
 from flask_jwt_extended import verify_jwt_in_request
 from flask_jwt_extended.exceptions import JWTExtendedException
@@ -140,6 +140,11 @@ def _valid_token() -> bool:
 
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = StrictParser()
+
+    def arguments(self, schema, *args, **kwargs):
+        # One instance per route, made here: given a class, webargs would instantiate it (and
+        # deep-copy its fields) on every request.
+        return super().arguments(resolve_schema_instance(schema), *args, **kwargs)
 
     def problem_response(self, status: int, description: str):
         """Document an error answer of a route: a problem+json body with `description`."""

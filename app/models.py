@@ -19,7 +19,6 @@ from sqlalchemy import (
     Table,
     Text,
     func,
-    inspect,
     select,
     text,
 )
@@ -191,7 +190,7 @@ class Task(db.Model):
 
     @property
     def tag_names(self) -> list[str]:
-        if "tags" in inspect(self).dict:  # set by this request's write
+        if "tags" in vars(self):  # set by this request's write (vars() is the ORM's state dict)
             return [tag.name for tag in self.tags]
         return self.stored_tag_names
 
