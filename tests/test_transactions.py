@@ -1,9 +1,14 @@
 """Plain reads run without a transaction block; writes and locking reads keep theirs."""
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select, update
 
+from app import create_app
 from app.extensions import db
+from app.models import User
+from config import TestConfig
+
+from conftest import register
 
 
 @pytest.fixture
@@ -60,3 +65,22 @@ def test_connections_go_back_to_the_pool_transactional(app, client, user):
         finally:
             for connection in connections:
                 connection.close()
+
+
+def test_a_read_that_writes_without_its_transaction_is_refused(database_url):
+    app = create_app(TestConfig)  # its own app: a route is added before its first request
+
+    def rename_everyone():
+        db.session.execute(update(User).values(first_name="Mallory"))
+        db.session.commit()
+        return {}
+
+    app.add_url_rule("/rename-everyone", view_func=rename_everyone)
+    client = app.test_client()
+    register(client, first_name="Ada")
+    # A 500 in production; the test app lets the exception through.
+    with pytest.raises(RuntimeError, match="rename_everyone writes under GET: mark it @locking_read"):
+        client.get("/rename-everyone")
+    with app.app_context():
+        assert db.session.scalars(select(User.first_name)).all() == ["Ada"]
+        db.engine.dispose()
