@@ -56,7 +56,7 @@ class SessionSchema(Schema):
 
 
 class SessionListSchema(Schema):
-    items = fields.List(fields.Nested(SessionSchema))
+    items = fields.Nested(SessionSchema, many=True)
 
 
 class PasswordResetRequestSchema(Schema):

@@ -66,7 +66,7 @@ class RecurringTaskSchema(Schema):
 
 
 class RecurringTaskListSchema(Schema):
-    items = fields.List(fields.Nested(RecurringTaskSchema))
+    items = fields.Nested(RecurringTaskSchema, many=True)
 
 
 class TaskInstanceSchema(Schema):
@@ -78,7 +78,7 @@ class TaskInstanceSchema(Schema):
 
 
 class TaskInstanceListSchema(Schema):
-    items = fields.List(fields.Nested(TaskInstanceSchema))
+    items = fields.Nested(TaskInstanceSchema, many=True)
 
 
 class WindowBound(UserDateTime):

@@ -46,7 +46,7 @@ class PrioritySchema(Schema):
 
 
 class PriorityListSchema(Schema):
-    items = fields.List(fields.Nested(PrioritySchema))
+    items = fields.Nested(PrioritySchema, many=True)
 
 
 class TagSchema(Schema):
@@ -65,7 +65,7 @@ class TagSchema(Schema):
 
 
 class TagListSchema(Schema):
-    items = fields.List(fields.Nested(TagSchema))
+    items = fields.Nested(TagSchema, many=True)
 
 
 class TaskSchema(Schema):
@@ -91,7 +91,7 @@ class TaskSchema(Schema):
 
 
 class TaskListSchema(Schema):
-    items = fields.List(fields.Nested(TaskSchema))
+    items = fields.Nested(TaskSchema, many=True)
     next_cursor = fields.String(
         allow_none=True, metadata={"description": "Pass as `cursor` for the next page"}
     )
