@@ -117,3 +117,10 @@ def print_profile(shares: dict[str, dict]) -> None:
         top = ", ".join(f"{category} {share:.0%}" for category, share in list(by_category.items())[:6])
         print(f"  {name}: {top}")
     print(f"\nflame charts and call trees: {RESULTS}/profile-*.html, profile-*.txt")
+
+
+def print_stages(timings: dict[str, float]) -> None:
+    print("\nthe list page in-process, one thread, PostgreSQL waits included (median of 5 rounds):")
+    width = max(map(len, timings))
+    for stage, microseconds in timings.items():
+        print(f"  {stage:<{width}}  {microseconds:>8,.1f} µs")

@@ -6,7 +6,8 @@ through the API and bulk-loaded by COPY (bench/load.py), then one wrk run per sc
 It prints requests/s, p50 and p99 per scenario and size, the SQL statements each request
 sends (counted from PostgreSQL's own statement log on a second, one-worker instance, so the
 app is not instrumented), and the list page against a hand-written speed-of-light app.
-`--profile` instead samples one worker with pyinstrument under a short load per scenario.
+`--profile` instead samples one worker with pyinstrument under a short load per scenario;
+`--stages` times the list page and each of its stages in-process (bench/stages.py).
 """
 
 import argparse
@@ -15,6 +16,7 @@ import os
 import random
 import secrets
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -192,6 +194,8 @@ class Bench:
             seeded = seed(api.port, self.cluster.url(database), size)
             if self.args.profile:
                 return self.profile(env, seeded, started)
+            if self.args.stages:
+                return self.stages(env, seeded)
             sol = self._start(
                 started,
                 "speed_of_light:app",
@@ -265,6 +269,15 @@ class Bench:
             f"{s.name} (LOG_LEVEL=INFO)": self.measure(s, {"api": verbose.port}, counter_port) for s in chosen
         }
 
+    def stages(self, env: dict, seeded: Seeded) -> dict:
+        command = [sys.executable, str(ROOT / "bench" / "stages.py"), "--token", seeded.token]
+        command += ["--user-id", str(seeded.user_id)]
+        print("  timing the list page's stages in-process ...", flush=True)
+        result = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
+        if result.returncode:
+            sys.exit(f"error: bench/stages.py failed:\n{result.stderr}")
+        return json.loads(result.stdout)
+
     def profile(self, env: dict, seeded: Seeded, started: list) -> dict:
         server = self._start(started, "bench.profile_app:app", {**env, "WEB_CONCURRENCY": "1"}, "profile")
         shares = {}
@@ -306,6 +319,7 @@ def arguments(argv=None):
     parser.add_argument(
         "--profile-duration", type=int, default=5, help="seconds of load per profiled scenario"
     )
+    parser.add_argument("--stages", action="store_true", help="time the list page's stages (first size)")
     parser.add_argument("--keep", action="store_true", help="keep the databases and the temp dir")
     args = parser.parse_args(argv)
     args.sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
@@ -325,7 +339,7 @@ def main(argv=None) -> int:
     )
     try:
         bench = Bench(args, cluster, work)
-        sizes = args.sizes[:1] if args.profile else args.sizes
+        sizes = args.sizes[:1] if args.profile or args.stages else args.sizes
         results = {
             size: bench.size(size, i == 0 and not args.no_default_logging) for i, size in enumerate(sizes)
         }
@@ -335,6 +349,8 @@ def main(argv=None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     if args.profile:
         report.print_profile(results[sizes[0]])
+    elif args.stages:
+        report.print_stages(results[sizes[0]])
     else:
         report.print_table(results, args)
     return 0
