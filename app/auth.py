@@ -130,22 +130,19 @@ class Refresh(MethodView):
     def post(self):
         """Swap a refresh token for a new pair; the presented one is spent"""
         claims = get_jwt()
-        session = g.auth_session
-        new_jti = uuid.uuid4()
         # One statement spends the token, so two concurrent refreshes cannot both win.
-        spent = db.session.execute(
+        session = db.session.scalar(
             update(AuthSession)
-            .where(AuthSession.id == session.id, AuthSession.refresh_jti == uuid.UUID(claims["jti"]))
-            .values(refresh_jti=new_jti, last_used_at=func.now())
-            .returning(AuthSession.id)
-        ).first()
-        if spent is None:
+            .where(AuthSession.id == g.session_id, AuthSession.refresh_jti == uuid.UUID(claims["jti"]))
+            .values(refresh_jti=uuid.uuid4(), last_used_at=func.now())
+            .returning(AuthSession)
+        )
+        if session is None:
             # A spent token came back: someone holds a copy. End the whole session.
-            revoke_sessions(AuthSession.id == session.id)
+            revoke_sessions(AuthSession.id == g.session_id)
             db.session.commit()
             abort(401, message="This refresh token was already used; the session is revoked.")
         db.session.commit()
-        session.refresh_jti = new_jti
         return _tokens_for(session)
 
 
@@ -156,7 +153,7 @@ class Logout(MethodView):
     @blp.response(204)
     def post(self):
         """Log out: revoke the calling session and all its tokens"""
-        revoke_sessions(AuthSession.id == g.auth_session.id)
+        revoke_sessions(AuthSession.id == g.session_id)
         db.session.commit()
 
 
@@ -258,13 +255,18 @@ def _current_user_with_password(password: str) -> User:
 # --- The JWT loaders: every token is checked against its session in one query. ---
 
 
-# The token's session, if it is still live, with its user (a joined load). Built once at import:
-# it runs on every request, and building the select cost more Python time than executing it.
-LIVE_SESSION = select(AuthSession).where(
-    AuthSession.id == bindparam("session_id"),
-    AuthSession.user_id == bindparam("user_id"),
-    AuthSession.revoked_at.is_(None),
-    AuthSession.expires_at > func.now(),
+# The token's user, if the token's session is still live: the session row is checked, not
+# loaded (the routes that need it have its id from the token). Built once at import: it runs on
+# every request, and building the select cost more Python time than executing it.
+LIVE_SESSION_USER = (
+    select(User)
+    .join(AuthSession, AuthSession.user_id == User.id)
+    .where(
+        AuthSession.id == bindparam("session_id"),
+        AuthSession.user_id == bindparam("user_id"),
+        AuthSession.revoked_at.is_(None),
+        AuthSession.expires_at > func.now(),
+    )
 )
 
 
@@ -275,15 +277,15 @@ def _token_revoked(_header: dict, payload: dict) -> bool:
         user_id = int(payload["sub"])
     except (KeyError, ValueError, TypeError):
         return True
-    session = db.session.scalar(LIVE_SESSION, {"session_id": session_id, "user_id": user_id})
-    g.auth_session = session
-    return session is None
+    user = db.session.scalar(LIVE_SESSION_USER, {"session_id": session_id, "user_id": user_id})
+    g.session_id, g.token_user = session_id, user
+    return user is None
 
 
 @jwt.user_lookup_loader
 def _load_user(_header: dict, _payload: dict) -> User:
-    # The blocklist check already loaded the session with its user.
-    return g.auth_session.user
+    # The blocklist check already loaded the user along with checking the session.
+    return g.token_user
 
 
 def _unauthorized(detail: str):

@@ -74,8 +74,6 @@ class AuthSession(db.Model):
     expires_at: Mapped[datetime] = mapped_column(TZ, index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(TZ)
 
-    user: Mapped[User] = relationship(lazy="joined", innerjoin=True)
-
 
 class Priority(db.Model):
     __tablename__ = "priorities"

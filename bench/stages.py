@@ -26,7 +26,7 @@ from flask_jwt_extended import decode_token  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 from werkzeug.test import EnvironBuilder  # noqa: E402
 
-from app.auth import LIVE_SESSION  # noqa: E402
+from app.auth import LIVE_SESSION_USER  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import Task  # noqa: E402
 from app.schemas.tasks import TaskListSchema  # noqa: E402
@@ -100,7 +100,9 @@ def stages(token: str, user_id: int, calls: int) -> dict[str, float]:
                 "JSON encoding of the page": per_call_us(lambda: app.json.dumps(dumped), calls),
                 "token decode (flask-jwt-extended)": per_call_us(lambda: decode_token(token), calls),
                 "session check query (ORM)": per_call_us(
-                    lambda: db.session.scalar(LIVE_SESSION, {"session_id": session_id, "user_id": user_id}),
+                    lambda: db.session.scalar(
+                        LIVE_SESSION_USER, {"session_id": session_id, "user_id": user_id}
+                    ),
                     calls,
                 ),
                 "one round trip (SELECT 1, psycopg2)": per_call_us(psycopg2("SELECT 1"), calls),

@@ -50,7 +50,7 @@ class SessionSchema(Schema):
     user_agent = fields.String()
     # Whether the session is the caller's: known only in the request, not on the row.
     current = fields.Function(
-        lambda session: session.id == g.auth_session.id,
+        lambda session: session.id == g.session_id,
         metadata={"type": "boolean", "description": "Whether the calling token belongs to it"},
     )
 
