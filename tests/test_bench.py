@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import make_url
 from werkzeug.test import Client
 
-from bench import load, speed_of_light
+from bench import load, speed_of_light, stages
 from bench.servers import count_statements
 
 from conftest import bearer
@@ -133,6 +133,21 @@ def test_authenticated_rungs_refuse_what_the_api_refuses(speed_of_light_app, cli
     assert speed_of_light_app.get(rung, headers=bearer(user["tokens"]["refresh_token"])).status_code == 401
     assert client.post("/api/v1/auth/logout", headers=user["headers"]).status_code == 204
     assert speed_of_light_app.get(rung, headers=user["headers"]).status_code == 401
+
+
+def test_stages_time_the_list_page_and_each_of_its_stages(app, loaded, user):
+    timings = stages.stages(app, user["tokens"]["access_token"], loaded["user_id"], calls=2)
+    assert list(timings) == [
+        "whole request (WSGI app, in-process)",
+        "page query, ORM (51 Task objects)",
+        "page query, psycopg2 (speed-of-light SQL)",
+        "marshmallow dump of 50 tasks",
+        "JSON encoding of the page",
+        "token decode (flask-jwt-extended)",
+        "session check query (ORM)",
+        "one round trip (SELECT 1, psycopg2)",
+    ]
+    assert all(microseconds > 0 for microseconds in timings.values())
 
 
 def test_statement_count_reads_only_the_api_lines_after_the_offset(tmp_path):
