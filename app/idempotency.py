@@ -5,12 +5,16 @@ A request with a key first claims it: it inserts the row (no answer yet) with ON
 DO NOTHING, in a short transaction of its own, so a concurrent twin finds the claim at once.
 Then:
 - the claim is new: the view runs; a 2xx answer (status, body, Location) is stored on the
-  row, anything else deletes the row so that the client can retry with the same key;
+  row in the view's own transaction, so the work and its answer are committed together or not
+  at all; anything else rolls the work back and deletes the row, so that the client can retry
+  with the same key;
 - the row holds an answer: the same request (method, path and JSON body compared as parsed
   JSON) gets that answer again, with `Idempotent-Replayed: true`; another body is a 422;
 - the row has no answer yet: the first request is still running, 409.
 Keys expire after 24 hours. A claim left without an answer for 10 minutes (its worker died
 mid-request; no request runs that long) counts as abandoned and may be taken again.
+
+An idempotent view ends its work with `commit_or_defer()` instead of `db.session.commit()`.
 """
 
 import hashlib
@@ -18,7 +22,7 @@ import json
 from datetime import timedelta
 from functools import wraps
 
-from flask import current_app, request
+from flask import current_app, g, request
 from flask_jwt_extended import current_user
 from flask_smorest import abort
 from marshmallow import Schema, fields, validate
@@ -42,6 +46,15 @@ class IdempotencyKeySchema(Schema):
     )
 
 
+def commit_or_defer() -> None:
+    """Commit the view's work; under an Idempotency-Key only flush it (ids and server defaults
+    are then known), and the wrapper commits it with the stored answer."""
+    if g.get("idempotency_deferred_commit"):
+        db.session.flush()
+    else:
+        db.session.commit()
+
+
 def idempotent(view):
     """Make a POST view honour Idempotency-Key. Goes below
     `@blp.arguments(IdempotencyKeySchema, location="headers", as_kwargs=True)` and above
@@ -56,15 +69,16 @@ def idempotent(view):
         earlier = _claim(this_key, idempotency_key, fingerprint)
         if earlier is not None:
             return _replay(earlier, fingerprint)
+        g.idempotency_deferred_commit = True
         try:
             response = view(*args, **kwargs)
+            if 200 <= response.status_code < 300:
+                _store(this_key, response)
+                return response
         except BaseException:
             _release(this_key)
             raise
-        if 200 <= response.status_code < 300:
-            _store(this_key, response)
-        else:
-            _release(this_key)
+        _release(this_key)
         return response
 
     return wrapper
@@ -120,8 +134,7 @@ def _replay(earlier: IdempotencyKey, fingerprint: str):
 
 
 def _store(this_key, response) -> None:
-    # The view has committed its work; if the process died right here the key would stay
-    # claimed (409) until abandoned, never run the request twice within ABANDONED_AFTER.
+    """Store the answer on the claimed row and commit it with the view's work."""
     db.session.execute(
         update(IdempotencyKey)
         .where(this_key)

@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, literal, literal_column, or_, select, tuple
 
 from app.api import Blueprint
 from app.extensions import db
-from app.idempotency import IdempotencyKeySchema, idempotent
+from app.idempotency import IdempotencyKeySchema, commit_or_defer, idempotent
 from app.models import Tag, Task
 from app.schemas.tasks import TaskListSchema, TaskQueryArgsSchema, TaskSchema, make_cursor
 from app.tags import resolve_tags
@@ -62,13 +62,14 @@ class Tasks(MethodView):
         first 2xx answer (status, body, `Location`, plus `Idempotent-Replayed: true`) and create
         nothing; another body with the key is a 422; while the first request runs, a 409. The key
         is claimed in PostgreSQL before the task is created (a short transaction of its own,
-        INSERT ... ON CONFLICT DO NOTHING), the answer stored after; a failed request releases
-        the key, so it can be retried. A claim left unanswered for 10 minutes is abandoned.
+        INSERT ... ON CONFLICT DO NOTHING); the task and the stored answer are then committed in
+        one transaction. A failed request releases the key, so it can be retried. A claim left
+        unanswered for 10 minutes is abandoned.
         """
         task = Task(user_id=current_user.id)
         _apply(task, data)
         db.session.add(task)
-        db.session.commit()
+        commit_or_defer()
         return task, {"Location": url_for("tasks.TaskById", task_id=task.id, _external=True)}
 
 

@@ -110,6 +110,34 @@ def test_failure_inside_the_request_releases_the_key(app, client, user):
     assert task_count(app) == 1
 
 
+def test_task_and_answer_are_one_transaction(app, client, user):
+    # A real database failure while the answer is stored, after the task was inserted.
+    run_sql(
+        app,
+        """
+        CREATE FUNCTION reject_answer() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.status_code IS NOT NULL THEN
+                RAISE EXCEPTION 'rejected' USING ERRCODE = 'check_violation';
+            END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER reject_answer BEFORE UPDATE ON idempotency_keys
+            FOR EACH ROW EXECUTE FUNCTION reject_answer();
+        """,
+    )
+    try:
+        assert post(client, user, {"title": "once"}, "atomic").status_code == 422
+        # Neither the task nor the claim outlived the failure.
+        assert task_count(app) == 0
+    finally:
+        run_sql(app, "DROP TRIGGER reject_answer ON idempotency_keys; DROP FUNCTION reject_answer();")
+    first = post(client, user, {"title": "once"}, "atomic")
+    assert first.status_code == 201
+    assert post(client, user, {"title": "once"}, "atomic").get_json() == first.get_json()
+    assert task_count(app) == 1
+
+
 def claim_directly(app, user_id: int, key: str, age: str, **answer) -> None:
     """A key row as an earlier request left it, `age` ago."""
     run_sql(
