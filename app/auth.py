@@ -1,26 +1,18 @@
-"""Blueprint "auth": accounts, logins (sessions) and the JWT loaders that check every token."""
+"""Blueprint "auth": accounts, and logins (sessions) with their tokens."""
 
 import uuid
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app, g, request
 from flask.views import MethodView
-from flask_jwt_extended import (
-    create_access_token,
-    create_refresh_token,
-    current_user,
-    get_current_user,
-    get_jwt,
-    jwt_required,
-)
+from flask_jwt_extended import current_user, get_current_user, get_jwt, jwt_required
 from flask_limiter.util import get_remote_address
 from flask_smorest import abort
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.api import Blueprint
-from app.errors import problem
-from app.extensions import db, jwt, limiter
+from app.extensions import db, limiter
 from app.models import AuthSession, User
 from app.passwords import burn_verification_time
 from app.rate_limits import RATE_LIMITED, auth_limit, login_email_key
@@ -33,6 +25,7 @@ from app.schemas.auth import (
     TokenSchema,
     UserSchema,
 )
+from app.tokens import tokens_for
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Accounts and sessions")
 
@@ -41,20 +34,6 @@ MAX_USER_AGENT = 512
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _tokens_for(session: AuthSession) -> dict:
-    """Mint an access and a refresh token bound to `session`."""
-    identity = str(session.user_id)
-    claims = {"sid": str(session.id)}
-    return {
-        "access_token": create_access_token(identity, additional_claims=claims),
-        "refresh_token": create_refresh_token(
-            identity, additional_claims={**claims, "jti": str(session.refresh_jti)}
-        ),
-        "token_type": "Bearer",
-        "expires_in": current_app.config["JWT_ACCESS_TTL"],
-    }
 
 
 def auth_rate_limit(key_func=get_remote_address):
@@ -118,7 +97,7 @@ class Login(MethodView):
         )
         db.session.add(session)
         db.session.commit()
-        return _tokens_for(session)
+        return tokens_for(session)
 
 
 @blp.route("/refresh")
@@ -143,7 +122,7 @@ class Refresh(MethodView):
             db.session.commit()
             abort(401, message="This refresh token was already used; the session is revoked.")
         db.session.commit()
-        return _tokens_for(session)
+        return tokens_for(session)
 
 
 @blp.route("/logout")
@@ -250,73 +229,3 @@ def _current_user_with_password(password: str) -> User:
     if not user.check_password(password):
         abort(400, message="The password is wrong.")
     return user
-
-
-# --- The JWT loaders: every token is checked against its session in one query. ---
-
-
-# The token's user, if the token's session is still live: the session row is checked, not
-# loaded (the routes that need it have its id from the token). Built once at import: it runs on
-# every request, and building the select cost more Python time than executing it.
-LIVE_SESSION_USER = (
-    select(User)
-    .join(AuthSession, AuthSession.user_id == User.id)
-    .where(
-        AuthSession.id == bindparam("session_id"),
-        AuthSession.user_id == bindparam("user_id"),
-        AuthSession.revoked_at.is_(None),
-        AuthSession.expires_at > func.now(),
-    )
-)
-
-
-@jwt.token_in_blocklist_loader
-def _token_revoked(_header: dict, payload: dict) -> bool:
-    try:
-        session_id = uuid.UUID(payload["sid"])
-        user_id = int(payload["sub"])
-    except (KeyError, ValueError, TypeError):
-        return True
-    user = db.session.scalar(LIVE_SESSION_USER, {"session_id": session_id, "user_id": user_id})
-    g.session_id, g.token_user = session_id, user
-    return user is None
-
-
-@jwt.user_lookup_loader
-def _load_user(_header: dict, _payload: dict) -> User:
-    # The blocklist check already loaded the user along with checking the session.
-    return g.token_user
-
-
-def _unauthorized(detail: str):
-    return problem(401, detail, headers={"WWW-Authenticate": "Bearer"})
-
-
-@jwt.unauthorized_loader
-def _missing_token(reason: str):
-    return _unauthorized("Missing bearer token.")
-
-
-@jwt.invalid_token_loader
-def _invalid_token(reason: str):
-    return _unauthorized("Invalid token.")
-
-
-@jwt.expired_token_loader
-def _expired_token(_header: dict, _payload: dict):
-    return _unauthorized("The token has expired.")
-
-
-@jwt.revoked_token_loader
-def _revoked_token(_header: dict, _payload: dict):
-    return _unauthorized("The token has been revoked.")
-
-
-@jwt.user_lookup_error_loader
-def _unknown_user(_header: dict, _payload: dict):
-    return _unauthorized("The token's account no longer exists.")
-
-
-@jwt.needs_fresh_token_loader
-def _needs_fresh(_header: dict, _payload: dict):
-    return _unauthorized("A fresh token is required.")

@@ -27,10 +27,10 @@ from flask_jwt_extended import decode_token  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 from werkzeug.test import EnvironBuilder  # noqa: E402
 
-from app.auth import LIVE_SESSION_USER  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import Task  # noqa: E402
 from app.schemas.tasks import TaskListSchema  # noqa: E402
+from app.tokens import LIVE_SESSION_USER  # noqa: E402
 
 PAGE_PATH = "/api/v1/tasks?limit=50"
 ROUNDS = 5
