@@ -24,6 +24,32 @@ from config import TestConfig
 
 PASSWORD = "correct horse battery"
 
+PROBLEM = "application/problem+json"
+# The Task representation's fields (API.md), as every answer carrying a task has them.
+TASK_FIELDS = {
+    "id",
+    "title",
+    "description",
+    "completed",
+    "completed_at",
+    "due_at",
+    "priority",
+    "tags",
+    "created_at",
+    "updated_at",
+}
+
+
+def assert_problem(response, status):
+    """An RFC 9457 problem with `status`, carrying its request id; returns the body."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.content_type == PROBLEM
+    body = response.get_json()
+    assert {"type", "title", "status", "detail"} <= set(body)
+    assert body["status"] == status
+    assert response.headers["X-Request-ID"]
+    return body
+
 
 def _admin_url() -> str:
     if url := os.environ.get("TEST_DATABASE_URL"):

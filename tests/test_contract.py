@@ -9,23 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.conftest import PASSWORD, bearer, login, register
+from conftest import PASSWORD, assert_problem, bearer, login, register
 
 API = "/api/v1"
-PROBLEM = "application/problem+json"
 UTC_STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|\+00:00)$")
 BAD_TOKEN = {"Authorization": "Bearer garbage"}
 RULE = {"title": "standup", "rrule": "FREQ=DAILY", "dtstart": "2027-03-25T09:00:00"}
-
-
-def assert_problem(response, status):
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.content_type == PROBLEM
-    body = response.get_json()
-    assert {"type", "title", "status", "detail"} <= set(body)
-    assert body["status"] == status
-    assert response.headers["X-Request-ID"]
-    return body
 
 
 def make(client, headers, path, body):

@@ -7,17 +7,9 @@ import pytest
 from app import create_app
 from config import TestConfig
 
-PROBLEM = "application/problem+json"
+from conftest import assert_problem
+
 REGISTER = "/api/v1/auth/register"
-
-
-def assert_problem(response, status):
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.content_type == PROBLEM
-    body = response.get_json()
-    assert {"type", "title", "status", "detail"} <= set(body)
-    assert body["status"] == status
-    return body
 
 
 def test_unknown_route_is_404(client):

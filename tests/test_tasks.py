@@ -5,19 +5,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from conftest import TASK_FIELDS
+
 TASKS = "/api/v1/tasks"
-FIELDS = {
-    "id",
-    "title",
-    "description",
-    "completed",
-    "completed_at",
-    "due_at",
-    "priority",
-    "tags",
-    "created_at",
-    "updated_at",
-}
 
 
 def create_task(client, headers, **body):
@@ -34,7 +24,7 @@ def test_create_with_defaults(client, user):
     response = client.post(TASKS, json={"title": "  Buy milk  "}, headers=user["headers"])
     assert response.status_code == 201
     task = response.get_json()
-    assert set(task) == FIELDS
+    assert set(task) == TASK_FIELDS
     assert task["title"] == "Buy milk"
     assert task["description"] == ""
     assert task["completed"] is False
