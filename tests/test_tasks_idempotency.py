@@ -2,6 +2,7 @@
 
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import func, select, text
@@ -89,49 +90,41 @@ def test_rejected_request_does_not_spend_the_key(app, client, user):
     assert task_count(app) == 1
 
 
-def test_failure_inside_the_request_releases_the_key(app, client, user):
-    # A real database failure while the task is inserted: a trigger rejects the title.
+@contextmanager
+def failing(app, event: str, table: str, condition: str):
+    """A real database failure: a trigger raises on `event` of `table` rows meeting `condition`."""
     run_sql(
         app,
-        """
-        CREATE FUNCTION reject_boom() RETURNS trigger LANGUAGE plpgsql AS $$
+        f"""
+        CREATE FUNCTION fail_on_purpose() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            IF NEW.title = 'boom' THEN RAISE EXCEPTION 'rejected' USING ERRCODE = 'check_violation'; END IF;
+            IF {condition} THEN RAISE EXCEPTION 'rejected' USING ERRCODE = 'check_violation'; END IF;
             RETURN NEW;
         END $$;
-        CREATE TRIGGER reject_boom BEFORE INSERT ON tasks FOR EACH ROW EXECUTE FUNCTION reject_boom();
+        CREATE TRIGGER fail_on_purpose BEFORE {event} ON {table}
+            FOR EACH ROW EXECUTE FUNCTION fail_on_purpose();
         """,
     )
     try:
-        assert post(client, user, {"title": "boom"}, "flaky").status_code == 422
+        yield
     finally:
-        run_sql(app, "DROP TRIGGER reject_boom ON tasks; DROP FUNCTION reject_boom();")
+        run_sql(app, f"DROP TRIGGER fail_on_purpose ON {table}; DROP FUNCTION fail_on_purpose();")
+
+
+def test_failure_inside_the_request_releases_the_key(app, client, user):
+    # The task's INSERT fails.
+    with failing(app, "INSERT", "tasks", "NEW.title = 'boom'"):
+        assert post(client, user, {"title": "boom"}, "flaky").status_code == 422
     assert post(client, user, {"title": "boom"}, "flaky").status_code == 201
     assert task_count(app) == 1
 
 
 def test_task_and_answer_are_one_transaction(app, client, user):
-    # A real database failure while the answer is stored, after the task was inserted.
-    run_sql(
-        app,
-        """
-        CREATE FUNCTION reject_answer() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            IF NEW.status_code IS NOT NULL THEN
-                RAISE EXCEPTION 'rejected' USING ERRCODE = 'check_violation';
-            END IF;
-            RETURN NEW;
-        END $$;
-        CREATE TRIGGER reject_answer BEFORE UPDATE ON idempotency_keys
-            FOR EACH ROW EXECUTE FUNCTION reject_answer();
-        """,
-    )
-    try:
+    # Storing the answer fails, after the task was inserted.
+    with failing(app, "UPDATE", "idempotency_keys", "NEW.status_code IS NOT NULL"):
         assert post(client, user, {"title": "once"}, "atomic").status_code == 422
         # Neither the task nor the claim outlived the failure.
         assert task_count(app) == 0
-    finally:
-        run_sql(app, "DROP TRIGGER reject_answer ON idempotency_keys; DROP FUNCTION reject_answer();")
     first = post(client, user, {"title": "once"}, "atomic")
     assert first.status_code == 201
     assert post(client, user, {"title": "once"}, "atomic").get_json() == first.get_json()
