@@ -227,6 +227,10 @@ class Config:
         self._check_secrets()
         self.JWT_ACCESS_TTL = _int("JWT_ACCESS_TTL", 900, minimum=1)
         self.JWT_REFRESH_TTL = _int("JWT_REFRESH_TTL", 30 * 24 * 3600, minimum=1)
+        # Instances' clocks drift: a token minted on a faster one carries an `iat` in the future
+        # of a slower one. PyJWT tolerates this many seconds on `iat`, `nbf` and also `exp`.
+        self.JWT_LEEWAY = _int("JWT_LEEWAY", 10)
+        self.JWT_DECODE_LEEWAY = self.JWT_LEEWAY
 
         # How many reverse proxies in front of the app set X-Forwarded-For/-Proto; 0 trusts none,
         # so a client cannot forge its address (the rate limits count per address).
