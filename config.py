@@ -5,9 +5,15 @@ There is deliberately no default database: a missing or non-PostgreSQL
 """
 
 import os
-from urllib.parse import urlsplit
+import warnings
+from collections.abc import Mapping
+from urllib.parse import urlencode, urlsplit
 
 from dotenv import load_dotenv
+from psycopg2 import ProgrammingError
+from psycopg2.extensions import parse_dsn
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 load_dotenv()
 
@@ -18,6 +24,43 @@ POSTGRES_SCHEMES = {
     "postgresql+psycopg2": "postgresql+psycopg2",
     "postgresql+asyncpg": "postgresql+psycopg2",
 }
+# asyncpg's `ssl=` spelled as libpq's `sslmode`; a boolean means require or disable, as in asyncpg.
+ASYNCPG_SSL_MODES = {
+    "disable": "disable",
+    "allow": "allow",
+    "prefer": "prefer",
+    "require": "require",
+    "verify-ca": "verify-ca",
+    "verify-full": "verify-full",
+    "true": "require",
+    "false": "disable",
+}
+# Keys that only asyncpg understands, and that only tune it: the keyword arguments of
+# asyncpg.connect() that libpq has no word for, and those SQLAlchemy's asyncpg dialect takes
+# from the URL. psycopg2 never prepares statements server-side, so the statement caches that
+# PgBouncer users switch off have nothing to switch off here.
+ASYNCPG_ONLY_KEYS = frozenset(
+    {
+        "timeout",
+        "command_timeout",
+        "statement_cache_size",
+        "max_cached_statement_lifetime",
+        "max_cacheable_statement_size",
+        "server_settings",
+        "direct_tls",  # how TLS starts (libpq: sslnegotiation), never whether: sslmode decides that
+        "connection_class",
+        "record_class",
+        "loop",
+        "prepared_statement_cache_size",  # SQLAlchemy's asyncpg dialect
+        "prepared_statement_name_func",
+        "async_fallback",
+        "async_creator_fn",
+    }
+)
+# Keys that other tools put in their connection strings, with what to do instead.
+FOREIGN_KEY_HINTS = {
+    "pgbouncer": "it is Prisma's flag; remove it (psycopg2 uses no prepared statements, so it needs none)",
+}
 MIN_SECRET_BYTES = 32
 
 
@@ -25,12 +68,21 @@ class ConfigError(Exception):
     """The environment cannot configure a working service."""
 
 
+class DatabaseUrlWarning(UserWarning):
+    """DATABASE_URL works, but part of it was dropped (asyncpg-only tuning keys)."""
+
+
 def normalize_database_url(url: str | None) -> str:
-    """Return `url` as a psycopg2 SQLAlchemy URL; raise ConfigError if it is not PostgreSQL."""
+    """Return `url` as a psycopg2 SQLAlchemy URL; raise ConfigError if it is not usable.
+
+    Accepts postgres://, postgresql://, postgresql+psycopg2:// and postgresql+asyncpg://. The
+    query is made libpq's (see `libpq_query`); user, password (percent-encoded or not), hosts,
+    port and database are kept as they are.
+    """
     if not url or not url.strip():
         raise ConfigError("DATABASE_URL is not set: point it at a PostgreSQL database")
     url = url.strip()
-    scheme, sep, rest = url.partition("://")
+    scheme, sep, _rest = url.partition("://")
     if not sep:
         raise ConfigError("DATABASE_URL is not a URL: expected postgresql://user:pass@host/db")
     scheme = scheme.lower()
@@ -38,7 +90,66 @@ def normalize_database_url(url: str | None) -> str:
         raise ConfigError("DATABASE_URL points at SQLite, which is refused: use PostgreSQL")
     if scheme not in POSTGRES_SCHEMES:
         raise ConfigError(f"DATABASE_URL scheme {scheme!r} is not PostgreSQL")
-    return f"{POSTGRES_SCHEMES[scheme]}://{rest}"
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+        raise ConfigError("DATABASE_URL is not a URL: expected postgresql://user:pass@host/db") from None
+    query = libpq_query(parsed.query)
+    return parsed.set(drivername=POSTGRES_SCHEMES[scheme], query=query).render_as_string(hide_password=False)
+
+
+def libpq_query(query: Mapping[str, str | tuple[str, ...]]) -> dict[str, str | tuple[str, ...]]:
+    """The query keys of DATABASE_URL as libpq connection parameters, for psycopg2.
+
+    libpq's own keys (sslmode, channel_binding, options, target_session_attrs, ...) pass
+    through; libpq itself says which keys it knows. asyncpg's `ssl` becomes `sslmode`, never
+    a weaker mode. Keys that only tune asyncpg are dropped with one DatabaseUrlWarning naming
+    them. Raises ConfigError, naming the key, for an `ssl` that asyncpg would not take, an
+    `ssl` that disagrees with `sslmode`, and a key that neither libpq nor asyncpg knows.
+    """
+    params = dict(query)
+    if "ssl" in params:
+        params["sslmode"] = _sslmode_from_asyncpg(params.pop("ssl"), params.get("sslmode"))
+    if unknown := sorted(
+        key for key in params if key not in ASYNCPG_ONLY_KEYS and not _is_libpq_keyword(key)
+    ):
+        hint = FOREIGN_KEY_HINTS.get(unknown[0], "remove it (a server setting goes in options=-c name=value)")
+        named = f"parameter {unknown[0]} is" if len(unknown) == 1 else f"parameters {', '.join(unknown)} are"
+        raise ConfigError(f"DATABASE_URL {named} neither libpq's nor asyncpg's: {hint}")
+    if dropped := sorted(key for key in params if key in ASYNCPG_ONLY_KEYS):
+        warnings.warn(
+            f"DATABASE_URL: ignoring asyncpg-only parameter {', '.join(dropped)} "
+            "(psycopg2 drives the database)",
+            DatabaseUrlWarning,
+            stacklevel=1,
+        )
+    return {key: value for key, value in params.items() if key not in ASYNCPG_ONLY_KEYS}
+
+
+def _sslmode_from_asyncpg(ssl: str | tuple[str, ...], sslmode: str | tuple[str, ...] | None) -> str:
+    """libpq's sslmode for asyncpg's `ssl` value(s); ConfigError if invalid or in conflict."""
+    modes = set()
+    for value in (ssl,) if isinstance(ssl, str) else ssl:
+        if (mode := ASYNCPG_SSL_MODES.get(value.strip().lower())) is None:
+            raise ConfigError(
+                f"DATABASE_URL parameter ssl={value} is not one of {', '.join(ASYNCPG_SSL_MODES)}"
+            )
+        modes.add(mode)
+    modes.update((sslmode,) if isinstance(sslmode, str) else sslmode or ())
+    if len(modes) > 1:
+        raise ConfigError(
+            f"DATABASE_URL parameters ssl and sslmode disagree ({' vs '.join(sorted(modes))}): keep one"
+        )
+    return modes.pop()
+
+
+def _is_libpq_keyword(key: str) -> bool:
+    """Whether libpq (the one psycopg2 is linked with) knows `key` as a connection parameter."""
+    try:
+        parse_dsn("postgresql:///?" + urlencode({key: ""}))
+    except ProgrammingError:
+        return False
+    return True
 
 
 def _int(name: str, default: int, minimum: int = 0) -> int:
@@ -116,6 +227,10 @@ class Config:
         self._check_secrets()
         self.JWT_ACCESS_TTL = _int("JWT_ACCESS_TTL", 900, minimum=1)
         self.JWT_REFRESH_TTL = _int("JWT_REFRESH_TTL", 30 * 24 * 3600, minimum=1)
+        # Instances' clocks drift: a token minted on a faster one carries an `iat` in the future
+        # of a slower one. PyJWT tolerates this many seconds on `iat`, `nbf` and also `exp`.
+        self.JWT_LEEWAY = _int("JWT_LEEWAY", 10)
+        self.JWT_DECODE_LEEWAY = self.JWT_LEEWAY
 
         # How many reverse proxies in front of the app set X-Forwarded-For/-Proto; 0 trusts none,
         # so a client cannot forge its address (the rate limits count per address).

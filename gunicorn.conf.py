@@ -6,6 +6,14 @@ import sys
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+# gunicorn's sync/gthread workers, answering the errors gunicorn itself answers (request line
+# over limit_request_line: 414; a header over limit_request_field_size or more than
+# limit_request_fields: 431; an unparsable request: 400) as problem+json like every other
+# error, instead of text/html. The limits stay gunicorn's defaults (4094-byte request line,
+# 100 fields of 8190 bytes): no route here needs a longer URL (cursors and ids are short) and
+# a bearer token is well under 1 KiB; raising them would only let more bytes in before the
+# answer is the same problem. A proxy in front usually has tighter limits anyway.
+worker_class = f"app.gunicorn_workers.{'ProblemThreadWorker' if threads > 1 else 'ProblemSyncWorker'}"
 # Longer than DB_POOL_TIMEOUT so a request waiting for a connection answers 503 itself.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 # SIGTERM: stop accepting, let in-flight requests finish for up to this long.

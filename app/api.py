@@ -54,10 +54,13 @@ class StrictParser(FlaskParser):
             self._handle_invalid_json_error(error, req)
 
     def load_json(self, req, schema):
-        # A NUL or a lone surrogate would reach PostgreSQL and fail there as a 500.
+        # A NUL or a lone surrogate would reach PostgreSQL and fail there as a 500; a field that
+        # never reaches it (`never_stored`, e.g. a reset token: only its hash is) judges it itself.
         data = super().load_json(req, schema)
         if data is not missing and (paths := unstorable_paths(data)):
-            abort(422, messages={"json": {path: [UNSTORABLE_MESSAGE] for path in paths}})
+            paths = [path for path in paths if not getattr(schema.fields.get(path), "never_stored", False)]
+            if paths:
+                abort(422, messages={"json": {path: [UNSTORABLE_MESSAGE] for path in paths}})
         return data
 
     def load_querystring(self, req, schema):

@@ -33,12 +33,22 @@ class ProblemSchema(Schema):
     )
 
 
-def problem(status: int, detail: str | None = None, *, errors=None, headers=None):
-    """Build the `application/problem+json` response every error answers with."""
+def problem_body(status: int, detail: str | None = None, errors=None) -> dict:
+    """The RFC 9457 document of an error: {type, title, status, detail[, errors]}.
+
+    The one place the keys are decided: `problem` answers it from the app, and the gunicorn
+    workers (app/gunicorn_workers.py) for the errors the HTTP server answers before the app.
+    """
     title = HTTP_STATUS_CODES.get(status, "Error")
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail or title}
     if errors:
         body["errors"] = errors
+    return body
+
+
+def problem(status: int, detail: str | None = None, *, errors=None, headers=None):
+    """Build the `application/problem+json` response every error answers with."""
+    body = problem_body(status, detail, errors)
     response = current_app.response_class(json.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE)
     response.headers.update(headers or {})
     return response

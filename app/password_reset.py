@@ -7,7 +7,6 @@ is ahead; a newer request and a successful reset both set `used_at` on the older
 
 import hashlib
 import logging
-import re
 import secrets
 from datetime import timedelta
 from functools import partial
@@ -30,8 +29,6 @@ blp = Blueprint("password_reset", __name__, url_prefix="/api/v1/auth", descripti
 log = logging.getLogger(__name__)
 
 TOKEN_BYTES = 32
-# secrets.token_urlsafe's alphabet: anything else cannot be a token, and is not looked up.
-_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 ACCEPTED = {"detail": "If an account has this email, a password reset mail is on its way."}
 SUBJECT = "Reset your password"
 BODY = """\
@@ -92,7 +89,12 @@ class PasswordResetConfirm(MethodView):
     @blp.response(204)
     @blp.problem_response(400, "The token is unknown, malformed, expired or already used")
     def post(self, data):
-        """Set a new password with the token from the reset mail; all sessions are revoked"""
+        """Set a new password with the token from the reset mail; all sessions are revoked
+
+        A token that is not a string, empty, over 256 characters or outside the URL-safe
+        alphabet (NUL included) is malformed: 400, like an unknown, expired or used one. A
+        body without `token`, or with an invalid `new_password`, is 422 naming the field.
+        """
         # Hashed before the token is looked at: a bad token costs what a good one does.
         password_hash = hash_password(data["new_password"])
         user_id = _spend(data["token"])
@@ -108,13 +110,14 @@ class PasswordResetConfirm(MethodView):
         db.session.commit()
 
 
-def _spend(token: str) -> int | None:
+def _spend(token: str | None) -> int | None:
     """Mark a live token used and return its user; None if there is no live token.
 
-    One UPDATE both checks and spends it: a concurrent confirm of the same token waits for
-    the row lock, then finds `used_at` set and gets None.
+    `token` is None when it was malformed (PasswordResetConfirmSchema). One UPDATE both checks
+    and spends it: a concurrent confirm of the same token waits for the row lock, then finds
+    `used_at` set and gets None.
     """
-    if not _TOKEN_SHAPE.fullmatch(token):
+    if token is None:
         return None
     return db.session.scalar(
         update(PasswordResetToken)

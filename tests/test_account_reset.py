@@ -16,7 +16,7 @@ from app.extensions import db
 from app.models import PasswordResetToken
 from config import TestConfig
 
-from conftest import PASSWORD, bearer, login, register
+from conftest import PASSWORD, assert_problem, bearer, login, register
 
 AUTH = "/api/v1/auth"
 NEW_PASSWORD = "a brand new passphrase"
@@ -168,20 +168,51 @@ def test_a_token_resets_only_its_own_user(mail_client, mail_app):
 
 @pytest.mark.parametrize(
     "token",
-    ["", "short", "not a token!", "x" * 1000, "ÄÖÜ" * 15, "../../etc/passwd", "A" * 43],
+    [
+        "",
+        "short",
+        "not a token!",
+        "x" * 1000,
+        "ÄÖÜ" * 15,
+        "../../etc/passwd",
+        "A" * 43,
+        "A" * 20 + "\x00" + "A" * 22,  # PostgreSQL's text cannot hold a NUL
+        "\x00",
+        "A" * 20 + "\ud800" + "A" * 22,  # a lone surrogate, valid in JSON, not in UTF-8
+        "A" * 20 + "%" + "A" * 22,  # not URL-safe
+        "A" * 20 + "=" + "A" * 22,
+        "A" * 43 + "\n",
+        42,
+        4.2,
+        True,
+        None,
+        ["A" * 43],
+        {"token": "A" * 43},
+    ],
 )
 def test_unknown_or_malformed_tokens_are_400(client, user, token):
+    """Whatever makes a present token malformed, the answer is the contract's 400, never 422."""
     response = confirm(client, token)
-    assert response.status_code == 400
-    assert response.content_type == "application/problem+json"
-    assert {"type", "title", "status", "detail"} <= set(response.get_json())
+    body = assert_problem(response, 400)
+    assert "errors" not in body
+    login(client)  # the password did not change
+
+
+def test_a_malformed_token_does_not_hide_an_invalid_new_password(client):
+    response = confirm(client, "A\x00", new_password="short")
+    assert_problem(response, 422)
+    assert set(response.get_json()["errors"]) == {"new_password"}
+
+
+def test_a_nul_in_new_password_is_still_422(client):
+    response = confirm(client, "A" * 43, new_password="long enough\x00password")
+    assert set(assert_problem(response, 422)["errors"]) == {"new_password"}
 
 
 @pytest.mark.parametrize(
     ("body", "field"),
     [
         ({"new_password": NEW_PASSWORD}, "token"),
-        ({"token": 42, "new_password": NEW_PASSWORD}, "token"),
         ({"token": "A" * 43}, "new_password"),
         ({"token": "A" * 43, "new_password": "short"}, "new_password"),
         ({"token": "A" * 43, "new_password": "x" * 129}, "new_password"),

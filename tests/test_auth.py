@@ -166,6 +166,7 @@ def test_unknown_session_id_is_404(client, user, session_id):
 
 def test_expired_access_token_is_401(client, monkeypatch, database_url):
     monkeypatch.setenv("JWT_ACCESS_TTL", "1")
+    monkeypatch.setenv("JWT_LEEWAY", "0")  # the default leeway would keep it valid 10 s longer
     short_lived = create_app(TestConfig).test_client()
     register(short_lived)
     token = login(short_lived)["access_token"]

@@ -8,7 +8,8 @@ import time
 import uuid
 
 import pytest
-from procs import BIN, ROOT, app_env, error_lines, flask, stop_process
+import requests
+from procs import BIN, ROOT, app_env, error_lines, flask, migrated_database, running_gunicorn, stop_process
 
 from pg_cluster import free_port, running_cluster
 
@@ -63,13 +64,38 @@ def bad_environments(cluster) -> dict[str, tuple[dict[str, str], str]]:
             app_env(cluster.url(), SECRET_KEY="", JWT_SECRET_KEY=""),
             "SECRET_KEY is not set",
         ),
+        "unknown url parameter": (app_env(asyncpg_url(cluster, "pgbouncer=true")), "parameter pgbouncer is"),
+        "ssl conflict": (
+            app_env(asyncpg_url(cluster, "ssl=true&sslmode=disable")),
+            "ssl and sslmode disagree",
+        ),
+        # The test server has no TLS: asyncpg's ssl=require must not quietly connect in plaintext.
+        "ssl required, server without": (
+            app_env(asyncpg_url(cluster, "ssl=require")),
+            "server does not support SSL, but SSL was required",
+        ),
     }
+
+
+def asyncpg_url(cluster, query: str, database: str = "postgres") -> str:
+    """The cluster's URL as an asyncpg config spells it."""
+    return cluster.url(database).replace("postgresql://", "postgresql+asyncpg://", 1) + f"?{query}"
 
 
 @pytest.mark.parametrize("command", ["gunicorn", "flask run"])
 @pytest.mark.parametrize(
     "case",
-    ["missing", "sqlite", "unreachable", "wrong password", "schema behind", "production without secrets"],
+    [
+        "missing",
+        "sqlite",
+        "unreachable",
+        "wrong password",
+        "schema behind",
+        "production without secrets",
+        "unknown url parameter",
+        "ssl conflict",
+        "ssl required, server without",
+    ],
 )
 def test_refuses_to_start_with_one_clear_line(bad_environments, command, case):
     env, expected = bad_environments[case]
@@ -117,3 +143,20 @@ def test_check_db_names_an_unreachable_database(cluster):
     result = flask("check-db", env=app_env(f"postgresql://postgres:x@127.0.0.1:{free_port()}/todo"))
     assert result.returncode == 1
     assert "cannot connect to the database" in result.stderr
+
+
+def test_an_asyncpg_url_connects_through_psycopg2_with_one_warning(cluster, tmp_path):
+    url = migrated_database(cluster, f"asyncpg_{uuid.uuid4().hex[:8]}")
+    name = url.rsplit("/", 1)[1]
+    env = app_env(asyncpg_url(cluster, "ssl=prefer&prepared_statement_cache_size=0&command_timeout=30", name))
+
+    checked = flask("check-db", env=env)
+    assert checked.returncode == 0, checked.stderr
+    assert "ok: the schema is at the latest migration" in checked.stdout
+    warned = [line for line in checked.stderr.splitlines() if "DatabaseUrlWarning" in line]
+    assert len(warned) == 1, checked.stderr
+    assert "command_timeout, prepared_statement_cache_size" in warned[0]
+
+    with running_gunicorn(env, tmp_path / "gunicorn.log") as server:
+        assert requests.get(server.url("/health"), timeout=10).json() == {"status": "ok", "database": "ok"}
+    assert server.log().count("DatabaseUrlWarning") == 1, server.log()

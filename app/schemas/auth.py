@@ -1,12 +1,16 @@
 """Schemas of the auth resource: users, logins, tokens, sessions; and the health document."""
 
+import re
+
 from flask import g
-from marshmallow import Schema, fields, post_load, validate
+from marshmallow import Schema, fields, missing, post_load, validate
 
 from app.schemas.common import Email, TimeZone, TrimmedString, UTCDateTime, normalize_email
 
 PASSWORD_LENGTH = validate.Length(min=8, max=128)
 NAME_LENGTH = validate.Length(max=100)
+# secrets.token_urlsafe's alphabet, with room to spare in length: anything else cannot be a token.
+RESET_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class ProfileSchema(Schema):
@@ -63,9 +67,33 @@ class PasswordResetRequestSchema(Schema):
     email = Email(required=True, metadata={"example": "ada@example.com"})
 
 
+class ResetToken(fields.String):
+    """The token of a reset mail: any value sent loads, and one that cannot be a token loads as None.
+
+    A token that is not a string, is empty or over-long, or holds characters outside the URL-safe
+    alphabet (NUL and lone surrogates included) is malformed, and the contract answers a
+    malformed token 400 like an unknown one, not 422. Only a missing token is a validation error.
+    """
+
+    # Only the token's hash reaches the database, so text PostgreSQL cannot store (NUL, lone
+    # surrogates) is this field's to judge: the request parser lets it through (app/api.py).
+    never_stored = True
+
+    def deserialize(self, value, attr=None, data=None, **kwargs):
+        if value is missing:
+            return super().deserialize(value, attr, data, **kwargs)  # required: 422
+        return value if isinstance(value, str) and RESET_TOKEN_SHAPE.fullmatch(value) else None
+
+
 class PasswordResetConfirmSchema(Schema):
-    token = fields.String(
-        required=True, load_only=True, metadata={"description": "The token from the reset mail"}
+    token = ResetToken(
+        required=True,
+        load_only=True,
+        metadata={
+            "description": "The token from the reset mail. A token that is unknown, expired, already "
+            "used or malformed (not a string, empty, longer than 256 characters, or with characters "
+            "other than A-Z a-z 0-9 - _) is answered 400; a missing one 422."
+        },
     )
     new_password = fields.String(required=True, load_only=True, validate=PASSWORD_LENGTH)
 
