@@ -23,6 +23,7 @@ most every PROCESS_REFRESH_SECONDS while it serves and whenever it answers a scr
 that directory (`flask run`, the tests) each app counts in a registry of its own.
 """
 
+import glob
 import os
 import threading
 import time
@@ -62,6 +63,27 @@ PROCESS_SAMPLES = (
 _asking = threading.local()
 
 
+class WorkerFiles:
+    """prometheus-client's MultiProcessCollector, minus the files workers are still creating.
+
+    A booting worker creates its files empty and sizes them a moment later; the library's
+    own collector fails on such a file (struct.error), so a scrape during a worker's start
+    would be a 500. An empty file holds no values yet: skipping it loses nothing."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def collect(self):
+        files = []
+        for path in glob.glob(os.path.join(self.path, "*.db")):
+            try:
+                if os.path.getsize(path) > 0:
+                    files.append(path)
+            except FileNotFoundError:  # a dead worker's live gauges, removed by child_exit
+                pass
+        return MultiProcessCollector.merge(files, accumulate=True)
+
+
 class Metrics:
     """One app's metric objects, and the registry a scrape reads."""
 
@@ -70,7 +92,7 @@ class Metrics:
         self.registry = CollectorRegistry()
         if self.multiprocess:
             # The workers' files are the source; metrics registered here too would count twice.
-            MultiProcessCollector(self.registry, path=multiprocess_dir)
+            self.registry.register(WorkerFiles(multiprocess_dir))
             own = None
         else:
             ProcessCollector(registry=self.registry)
