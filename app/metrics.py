@@ -129,6 +129,7 @@ class Metrics:
             ["kind"],
             registry=own,
         )
+        self._series: dict[tuple, tuple] = {}  # bounded: route templates x methods x statuses
         self._process_gauges: dict[str, Gauge] = {}
         self._process_refreshed = 0.0
 
@@ -142,9 +143,16 @@ class Metrics:
             return response
         route = rule.rule if rule is not None else UNMATCHED
         method = request.method if request.method in METHODS else "other"
-        self.requests.labels(route, method, str(response.status_code)).inc()
+        key = (route, method, response.status_code)
+        if (series := self._series.get(key)) is None:
+            # labels() validates on every call; the labelled children are kept instead.
+            series = self._series[key] = (
+                self.requests.labels(route, method, str(response.status_code)),
+                self.latency.labels(route, method),
+            )
+        series[0].inc()
         if (started := g.get("metrics_started")) is not None:
-            self.latency.labels(route, method).observe(time.perf_counter() - started)
+            series[1].observe(time.perf_counter() - started)
         if self.multiprocess and time.monotonic() - self._process_refreshed > PROCESS_REFRESH_SECONDS:
             self.refresh_process_gauges()
         return response
