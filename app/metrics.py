@@ -134,10 +134,12 @@ class Metrics:
         self._process_refreshed = 0.0
 
     def start_request(self) -> None:
+        """Before a request, ahead of every hook that may answer it: start its clock."""
         g.metrics_started = time.perf_counter()
         _asking.since = None
 
     def count_request(self, response):
+        """After a request: count it under its route template, method and status, and time it."""
         rule = request.url_rule
         if rule is not None and rule.endpoint == "metrics.scrape":
             return response
@@ -158,6 +160,7 @@ class Metrics:
         return response
 
     def checkout(self, _dbapi_connection, _record, _proxy) -> None:
+        """Pool event: a connection was handed out; how long the session waited for it."""
         self.checkouts.inc()
         self.in_use.inc()
         if (since := getattr(_asking, "since", None)) is not None:
@@ -165,9 +168,11 @@ class Metrics:
             _asking.since = None
 
     def checkin(self, _dbapi_connection, _record) -> None:
+        """Pool event: a connection went back."""
         self.in_use.dec()
 
     def database_error(self, context) -> None:
+        """Engine event `handle_error`: count a connection that could not be opened or was lost."""
         if context.connection is None and not context.is_pre_ping:
             self.failures.labels("connect").inc()
             _asking.since = None
