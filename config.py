@@ -266,6 +266,8 @@ class Config:
 
         self.LOG_LEVEL = env.get("LOG_LEVEL", "INFO").upper()
         self.LOG_FORMAT = env.get("LOG_FORMAT", "plain").lower()
+        # GET /metrics for Prometheus (app/metrics.py); off, the route does not exist.
+        self.METRICS_ENABLED = _bool("METRICS_ENABLED", True)
 
     def database_url(self) -> str | None:
         return os.environ.get("DATABASE_URL")

@@ -1,7 +1,11 @@
 """gunicorn settings, read from the environment: `gunicorn wsgi:app`."""
 
+import atexit
+import glob
 import os
+import shutil
 import sys
+import tempfile
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -33,6 +37,7 @@ def on_starting(server):
     Checking here rather than in each worker means a bad database stops gunicorn
     once with one line, instead of workers failing to boot in a loop.
     """
+    prepare_metrics_dir()  # first: prometheus-client picks its storage when first imported
     from app import create_app
     from app.database import DatabaseNotReady, verify_database
     from config import ConfigError
@@ -52,3 +57,32 @@ def worker_exit(server, worker):
     if flask_app is not None:
         with flask_app.app_context():
             db.engine.dispose()
+
+
+def prepare_metrics_dir():
+    """Give this instance an empty PROMETHEUS_MULTIPROC_DIR, inherited by every worker.
+
+    app/metrics.py: the workers count into files there, so that any worker answers the totals.
+    The operator's own directory is emptied of the last run's files; without one, a private
+    temporary directory is made, and removed when the master exits (even on a failed start)."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not path:
+        path = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="todo-api-metrics-")
+        atexit.register(_remove_in_master, path, os.getpid())
+        return
+    os.makedirs(path, exist_ok=True)
+    for stale in glob.glob(os.path.join(path, "*.db")):
+        os.remove(stale)
+
+
+def _remove_in_master(path, master_pid):
+    # Workers inherit the atexit handler, and they leave with sys.exit too.
+    if os.getpid() == master_pid:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def child_exit(server, worker):
+    """A worker is gone: drop its live gauges; its counters stay in the instance's totals."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -10,6 +10,7 @@ from werkzeug.routing import IntegerConverter
 from app.api import reject_non_json_body, reject_unexpected_query, schema_name
 from app.database import MIGRATIONS_DIR
 from app.extensions import api, cors, db, jwt, limiter, migrate
+from app.metrics import init_metrics
 from app.transactions import init_transactions
 from config import Config
 
@@ -51,6 +52,7 @@ def create_app(config_class: type[Config] = Config) -> Flask:
 
     db.init_app(app)
     init_transactions(app, db)
+    init_metrics(app, db)  # before the other hooks, so that it times and counts every request
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=False)
     jwt.init_app(app)
     limiter.init_app(app)

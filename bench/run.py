@@ -171,6 +171,8 @@ class Bench:
             # limit that the login scenario cannot reach.
             RATELIMIT_AUTH="100000000 per minute",
             LOG_LEVEL=self.args.log_level,
+            # Counted as in production (app/metrics.py), whatever the developer's shell says.
+            METRICS_ENABLED="true",
             **overrides,
         )
 
