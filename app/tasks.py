@@ -7,14 +7,17 @@ from flask import request, url_for
 from flask.views import MethodView
 from flask_jwt_extended import current_user, jwt_required
 from flask_smorest import abort
-from sqlalchemy import delete, func, literal, literal_column, or_, select, tuple_
+from sqlalchemy import delete, func, literal, literal_column, or_, select, text, true, tuple_
+from sqlalchemy.dialects import postgresql
 
-from app.api import Blueprint
+from app.api import Blueprint, json_response
 from app.extensions import db
 from app.idempotency import IdempotencyKeySchema, commit_or_defer, idempotent
-from app.models import Tag, Task
+from app.models import TAG_NAME_ORDER, AuthSession, Tag, Task
+from app.schemas.common import Priority, UTCDateTime
 from app.schemas.tasks import TaskListSchema, TaskQueryArgsSchema, TaskSchema, make_cursor
 from app.tags import resolve_tags
+from app.tokens import LIVE_SESSION, require_live_session, session_check_in_statement, session_params
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="Tasks")
 
@@ -30,9 +33,47 @@ SORT_KEYS = {
 }
 
 
+def tag_names_json(task_id: str) -> str:
+    """SQL: the JSON array of the names of task `task_id`'s tags, sorted as TAG_NAME_ORDER."""
+    order = TAG_NAME_ORDER.compile(dialect=postgresql.dialect())
+    return (
+        f"coalesce((SELECT json_agg(tags.name ORDER BY {order}) FROM task_tags"
+        f" JOIN tags ON tags.id = task_tags.tag_id WHERE task_tags.task_id = {task_id}), '[]')"
+    )
+
+
+def task_json(row: str, tags: str | None = None) -> str:
+    """SQL: the Task representation of the row `row` (a table or CTE with the columns of tasks)
+    as JSON text, one line per TaskSchema field (STYLE.md, "When a representation is built in
+    SQL"); `tags`, SQL for its tag names' JSON array, defaults to the stored ones.
+    tests/test_sql_representations.py proves it equals TaskSchema().dump of the same row."""
+    return f"""json_build_object(
+        'id', {row}.id,
+        'title', {row}.title,
+        'description', {row}.description,
+        'completed', {row}.completed,
+        'completed_at', {UTCDateTime.sql(f"{row}.completed_at")},
+        'due_at', {UTCDateTime.sql(f"{row}.due_at")},
+        'priority', {Priority.sql(f"{row}.priority_level")},
+        'tags', {tags or tag_names_json(f"{row}.id")},
+        'created_at', {UTCDateTime.sql(f"{row}.created_at")},
+        'updated_at', {UTCDateTime.sql(f"{row}.updated_at")}
+    )::text"""
+
+
+TASK_JSON = task_json("tasks")
+# A read is one statement: the token's session row, and the caller's task if there is one. No
+# row is a dead session (401); a row whose body is NULL, a missing or another user's task (404).
+TASK_BY_ID = text(f"""
+    SELECT task.body FROM sessions LEFT JOIN (
+        SELECT {TASK_JSON} AS body FROM tasks WHERE tasks.id = :task_id AND tasks.user_id = :user_id
+    ) AS task ON true
+    WHERE {LIVE_SESSION}""")
+
+
 @blp.route("")
 class Tasks(MethodView):
-    decorators = [jwt_required()]
+    decorators = [jwt_required(), session_check_in_statement("GET")]
 
     @blp.arguments(TaskQueryArgsSchema, location="query")
     @blp.response(200, TaskListSchema)
@@ -45,10 +86,13 @@ class Tasks(MethodView):
         is a 422 on `cursor`); `limit` may change between pages. `overdue=false` is every task
         that `overdue=true` leaves out, including those without `due_at`.
         """
-        rows = db.session.scalars(_list_query(args)).all()
-        page = rows[: args["limit"]]
-        next_cursor = _cursor_after(page[-1], args) if len(rows) > len(page) else None
-        return {"items": page, "next_cursor": next_cursor}
+        rows = db.session.execute(_page_with_session(args), session_params()).all()
+        require_live_session(rows[0] if rows else None)
+        tasks = [row for row in rows if row.id is not None]
+        page = tasks[: args["limit"]]
+        next_cursor = make_cursor(args, page[-1].key, page[-1].id) if len(tasks) > len(page) else None
+        items = ",".join(row.body for row in page)
+        return json_response(f'{{"items":[{items}],"next_cursor":{json.dumps(next_cursor)}}}')
 
     @blp.arguments(TaskSchema)
     @blp.arguments(IdempotencyKeySchema, location="headers", as_kwargs=True)
@@ -75,7 +119,7 @@ class Tasks(MethodView):
 
 @blp.route("/<id:task_id>")
 class TaskById(MethodView):
-    decorators = [jwt_required()]
+    decorators = [jwt_required(), session_check_in_statement("GET")]
 
     @blp.response(200, TaskSchema, headers=ETAG)
     def get(self, task_id):
@@ -84,8 +128,10 @@ class TaskById(MethodView):
         The `ETag` is a hash of the representation itself, so it changes with anything the
         answer shows, including a tag renamed elsewhere.
         """
-        task = get_task_or_404(task_id)
-        return task, {"ETag": _etag(task)}
+        row = db.session.execute(TASK_BY_ID, {**session_params(), "task_id": task_id}).first()
+        if require_live_session(row).body is None:
+            abort(404, message="Task not found.")
+        return json_response(row.body), {"ETag": _etag(json.loads(row.body))}
 
     @blp.arguments(TaskSchema(partial=True))
     @blp.response(200, TaskSchema, headers=ETAG)
@@ -100,12 +146,12 @@ class TaskById(MethodView):
         wins and the other gets 412.
         """
         task = get_task_or_404(task_id, for_update=True)
-        if not _if_match(_etag(task)):
+        if not _if_match(_etag(TaskSchema().dump(task))):
             abort(412, message="The task has changed since that ETag; fetch it again.")
         _apply(task, data)
         task.updated_at = func.statement_timestamp()
         db.session.commit()
-        return task, {"ETag": _etag(task)}
+        return task, {"ETag": _etag(TaskSchema().dump(task))}
 
     @blp.response(204)
     def delete(self, task_id):
@@ -142,10 +188,11 @@ def _apply(task: Task, data: dict) -> None:
         task.tags = resolve_tags(current_user.id, data["tag_names"])
 
 
-def _etag(task: Task) -> str:
-    """A strong entity tag: a hash of the task's representation."""
-    representation = json.dumps(TaskSchema().dump(task), sort_keys=True)
-    return f'"{hashlib.sha256(representation.encode()).hexdigest()[:32]}"'
+def _etag(representation: dict) -> str:
+    """A strong entity tag: a hash of a task's representation (parsed JSON, whether the schema
+    dumped it or SQL built it: the two are equal, so their tags are too)."""
+    canonical = json.dumps(representation, sort_keys=True)
+    return f'"{hashlib.sha256(canonical.encode()).hexdigest()[:32]}"'
 
 
 def _if_match(etag: str) -> bool:
@@ -160,7 +207,8 @@ def _if_match(etag: str) -> bool:
 
 
 def _list_query(args: dict):
-    """One page (plus one row, to know whether there is a next page) of the caller's tasks."""
+    """One page (plus one row, to know whether there is a next page) of the caller's tasks: each
+    as (body: its JSON text, key: its sort column's value, id, sort_key)."""
     descending = args["sort"].startswith("-")
     column, null_asc, null_desc = SORT_KEYS[args["sort"].lstrip("-")]
     stand_in = null_desc if descending else null_asc
@@ -169,7 +217,9 @@ def _list_query(args: dict):
         return value if stand_in is None else func.coalesce(value, literal_column(stand_in))
 
     key = sort_key(column)
-    query = select(Task).where(Task.user_id == current_user.id, *_filters(args))
+    query = select(
+        literal_column(TASK_JSON).label("body"), column.label("key"), Task.id, key.label("sort_key")
+    ).where(Task.user_id == current_user.id, *_filters(args))
     if "cursor" in args:
         after_key, after_id = args["cursor"]
         row, after = tuple_(key, Task.id), tuple_(sort_key(literal(after_key, column.type)), after_id)
@@ -178,9 +228,17 @@ def _list_query(args: dict):
     return query.order_by(*order).limit(args["limit"] + 1)
 
 
-def _cursor_after(task: Task, args: dict) -> str:
-    column = SORT_KEYS[args["sort"].lstrip("-")][0]
-    return make_cursor(args, getattr(task, column.key), task.id)
+def _page_with_session(args: dict):
+    """`_list_query`'s rows beside the token's session row, in their order: no row at all if the
+    session is dead; one row of NULLs if it is live and the page is empty. One statement."""
+    page = _list_query(args).subquery("page")
+    order = (page.c.sort_key, page.c.id)
+    return (
+        select(page.c.body, page.c.key, page.c.id)
+        .select_from(AuthSession.__table__.outerjoin(page, true()))
+        .where(text(LIVE_SESSION))
+        .order_by(*(c.desc() for c in order) if args["sort"].startswith("-") else order)
+    )
 
 
 def _filters(args: dict) -> list:
