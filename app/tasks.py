@@ -33,13 +33,11 @@ SORT_KEYS = {
 }
 
 
-def tag_names_json(task_id: str) -> str:
-    """SQL: the JSON array of the names of task `task_id`'s tags, sorted as TAG_NAME_ORDER."""
+def tag_names_json(tags: str) -> str:
+    """SQL: the JSON array of the names in `tags` (a FROM clause naming its rows `tags`), sorted
+    as TAG_NAME_ORDER sorts them; [] when there are none."""
     order = TAG_NAME_ORDER.compile(dialect=postgresql.dialect())
-    return (
-        f"coalesce((SELECT json_agg(tags.name ORDER BY {order}) FROM task_tags"
-        f" JOIN tags ON tags.id = task_tags.tag_id WHERE task_tags.task_id = {task_id}), '[]')"
-    )
+    return f"coalesce((SELECT json_agg(tags.name ORDER BY {order}) {tags}), '[]')"
 
 
 def task_json(row: str, tags: str | None = None) -> str:
@@ -47,6 +45,8 @@ def task_json(row: str, tags: str | None = None) -> str:
     as JSON text, one line per TaskSchema field (STYLE.md, "When a representation is built in
     SQL"); `tags`, SQL for its tag names' JSON array, defaults to the stored ones.
     tests/test_sql_representations.py proves it equals TaskSchema().dump of the same row."""
+    stored = "FROM task_tags JOIN tags ON tags.id = task_tags.tag_id WHERE task_tags.task_id"
+    tags = tags or tag_names_json(f"{stored} = {row}.id")
     return f"""json_build_object(
         'id', {row}.id,
         'title', {row}.title,
@@ -55,7 +55,7 @@ def task_json(row: str, tags: str | None = None) -> str:
         'completed_at', {UTCDateTime.sql(f"{row}.completed_at")},
         'due_at', {UTCDateTime.sql(f"{row}.due_at")},
         'priority', {Priority.sql(f"{row}.priority_level")},
-        'tags', {tags or tag_names_json(f"{row}.id")},
+        'tags', {tags},
         'created_at', {UTCDateTime.sql(f"{row}.created_at")},
         'updated_at', {UTCDateTime.sql(f"{row}.updated_at")}
     )::text"""
@@ -69,11 +69,44 @@ TASK_BY_ID = text(f"""
         SELECT {TASK_JSON} AS body FROM tasks WHERE tasks.id = :task_id AND tasks.user_id = :user_id
     ) AS task ON true
     WHERE {LIVE_SESSION}""")
+# A create is one statement: check the session, insert the tags not yet there (ignoring case;
+# an existing tag keeps its spelling), the task and its links, and build the answer. Rows one
+# CTE inserts are invisible to its siblings' reads, hence `tag_rows`, the union of the tags it
+# inserted and those that were there. A tag another transaction commits after this statement's
+# snapshot is in neither: the task is then not inserted (id NULL) and the caller falls back.
+# No row: the session is dead (401).
+CREATE_TASK = text(f"""
+    WITH session AS (
+        SELECT sessions.user_id FROM sessions WHERE {LIVE_SESSION}
+    ), wanted AS (
+        SELECT name FROM unnest(CAST(:tag_names AS text[])) AS name
+    ), new_tags AS (
+        INSERT INTO tags (user_id, name) SELECT session.user_id, wanted.name FROM session, wanted
+        ON CONFLICT DO NOTHING
+        RETURNING id, name
+    ), tag_rows AS (
+        SELECT id, name FROM new_tags
+        UNION
+        SELECT tags.id, tags.name FROM tags JOIN session ON tags.user_id = session.user_id
+        WHERE lower(tags.name) IN (SELECT lower(name) FROM wanted)
+    ), new_task AS (
+        INSERT INTO tasks (user_id, title, description, completed, completed_at, due_at, priority_level)
+        SELECT session.user_id, :title, :description, :completed,
+            CASE WHEN :completed THEN statement_timestamp() END, :due_at, :priority_level
+        FROM session
+        WHERE (SELECT count(*) FROM tag_rows) = (SELECT count(DISTINCT lower(name)) FROM wanted)
+        RETURNING id, title, description, completed, completed_at, due_at, priority_level,
+            created_at, updated_at
+    ), links AS (
+        INSERT INTO task_tags (task_id, tag_id) SELECT new_task.id, tag_rows.id FROM new_task, tag_rows
+    )
+    SELECT new_task.id, {task_json("new_task", tags=tag_names_json("FROM tag_rows AS tags"))} AS body
+    FROM session LEFT JOIN new_task ON true""")
 
 
 @blp.route("")
 class Tasks(MethodView):
-    decorators = [jwt_required(), session_check_in_statement("GET")]
+    decorators = [jwt_required(), session_check_in_statement("GET", "POST")]
 
     @blp.arguments(TaskQueryArgsSchema, location="query")
     @blp.response(200, TaskListSchema)
@@ -110,11 +143,13 @@ class Tasks(MethodView):
         one transaction. A failed request releases the key, so it can be retried. A claim left
         unanswered for 10 minutes is abandoned.
         """
-        task = Task(user_id=current_user.id)
-        _apply(task, data)
-        db.session.add(task)
+        task = _create(data)
         commit_or_defer()
-        return task, {"Location": url_for("tasks.TaskById", task_id=task.id, _external=True)}
+        if isinstance(task, Task):
+            task_id, answer = task.id, task
+        else:
+            task_id, answer = task.id, json_response(task.body)
+        return answer, 201, {"Location": url_for("tasks.TaskById", task_id=task_id, _external=True)}
 
 
 @blp.route("/<id:task_id>")
@@ -172,6 +207,29 @@ def get_task_or_404(task_id: int, *, for_update: bool = False) -> Task:
     task = db.session.scalar(query)
     if task is None:
         abort(404, message="Task not found.")
+    return task
+
+
+def _create(data: dict):
+    """Insert the caller's task from a loaded body: one statement (CREATE_TASK), answering a row
+    (id, body: the answer's JSON); or, when a tag it names was committed by another request after
+    that statement began, through the ORM (which then sees it), answering the Task."""
+    params = {
+        **session_params(),
+        "title": data["title"],
+        "description": data["description"],
+        "completed": data["completed"],
+        "due_at": data.get("due_at"),
+        "priority_level": data.get("priority_level"),
+        "tag_names": data["tag_names"],
+    }
+    row = require_live_session(db.session.execute(CREATE_TASK, params).first())
+    if row.id is not None:
+        return row
+    task = Task(user_id=current_user.id)
+    _apply(task, data)
+    db.session.add(task)
+    db.session.flush()
     return task
 
 
