@@ -150,3 +150,36 @@ def test_user_in_me_equals_the_schemas_dump(app, client, user, user_id, spec):
     assert response.status_code == 200
     with app.app_context():
         assert response.get_json() == UserSchema().dump(db.session.get(User, user_id))
+
+
+# A create's body as a client sends it: tags in any case, some of them the user's already.
+EXISTING_TAGS = ["Work", "home", "ÄRGER"]
+create_bodies = st.fixed_dictionaries(
+    {"title": texts(1, 200).filter(str.strip)},
+    optional={
+        "description": texts(0, 300),
+        "completed": st.booleans(),
+        "due_at": st.none() | moments.map(datetime.isoformat),
+        "priority": st.none() | st.sampled_from(["low", "medium", "high", "urgent"]),
+        "tags": st.lists(
+            st.sampled_from([*EXISTING_TAGS, *(name.swapcase() for name in EXISTING_TAGS)])
+            | texts(1, 50).filter(lambda name: name.strip() == name and name),
+            max_size=20,
+            unique_by=str.lower,
+        ),
+    },
+)
+
+
+@PROPERTY
+@given(body=create_bodies)
+def test_create_answer_equals_the_schemas_dump(app, client, user, user_id, body):
+    with app.app_context():
+        db.session.execute(insert(Tag), [{"user_id": user_id, "name": name} for name in EXISTING_TAGS])
+        db.session.commit()
+    try:
+        response = client.post(TASKS, json=body, headers=user["headers"])
+        assert response.status_code == 201, response.get_json()
+        assert response.get_json() == dumped_task(app, response.get_json()["id"])
+    finally:
+        clear_tasks(app, user_id)
