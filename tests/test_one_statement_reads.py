@@ -135,3 +135,9 @@ def _waiting_on_a_lock(engine) -> bool:
                 )
             )
         )
+
+
+def test_a_dead_session_is_401_when_a_datetime_needs_the_users_zone(client, user):
+    assert client.post("/api/v1/auth/logout", headers=user["headers"]).status_code == 204
+    response = client.get(f"{TASKS}?due_after=2030-01-01T08:00:00", headers=user["headers"])
+    assert assert_problem(response, 401)["detail"] == REVOKED
