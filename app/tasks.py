@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+from datetime import datetime
 
 from flask import request, url_for
 from flask.views import MethodView
@@ -17,7 +18,13 @@ from app.models import TAG_NAME_ORDER, AuthSession, Tag, Task
 from app.schemas.common import Priority, UTCDateTime
 from app.schemas.tasks import TaskListSchema, TaskQueryArgsSchema, TaskSchema, make_cursor
 from app.tags import resolve_tags
-from app.tokens import LIVE_SESSION, require_live_session, session_check_in_statement, session_params
+from app.tokens import (
+    LIVE_SESSION,
+    checked_user,
+    require_live_session,
+    session_check_in_statement,
+    session_params,
+)
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="Tasks")
 
@@ -69,6 +76,12 @@ TASK_BY_ID = text(f"""
         SELECT {TASK_JSON} AS body FROM tasks WHERE tasks.id = :task_id AND tasks.user_id = :user_id
     ) AS task ON true
     WHERE {LIVE_SESSION}""")
+# The task to change, locked, with whether the token's session is live and the database's clock.
+LOCKED_TASK = select(
+    Task,
+    select(literal(1)).select_from(AuthSession).where(text(LIVE_SESSION)).exists().label("live"),
+    func.statement_timestamp().label("now"),
+).with_for_update(of=Task)
 # A create is one statement: check the session, insert the tags not yet there (ignoring case;
 # an existing tag keeps its spelling), the task and its links, and build the answer. Rows one
 # CTE inserts are invisible to its siblings' reads, hence `tag_rows`, the union of the tags it
@@ -154,7 +167,7 @@ class Tasks(MethodView):
 
 @blp.route("/<id:task_id>")
 class TaskById(MethodView):
-    decorators = [jwt_required(), session_check_in_statement("GET")]
+    decorators = [jwt_required(), session_check_in_statement("GET", "PATCH")]
 
     @blp.response(200, TaskSchema, headers=ETAG)
     def get(self, task_id):
@@ -180,11 +193,11 @@ class TaskById(MethodView):
         the row locked (SELECT ... FOR UPDATE), so of two writers holding the same ETag one
         wins and the other gets 412.
         """
-        task = get_task_or_404(task_id, for_update=True)
+        task, now = _locked_task_or_404(task_id)
         if not _if_match(_etag(TaskSchema().dump(task))):
             abort(412, message="The task has changed since that ETag; fetch it again.")
-        _apply(task, data)
-        task.updated_at = func.statement_timestamp()
+        _apply(task, data, now)
+        task.updated_at = now
         db.session.commit()
         return task, {"ETag": _etag(TaskSchema().dump(task))}
 
@@ -199,15 +212,19 @@ class TaskById(MethodView):
         db.session.commit()
 
 
-def get_task_or_404(task_id: int, *, for_update: bool = False) -> Task:
-    """The caller's task `task_id`; another user's task is a 404 like a missing one."""
-    query = select(Task).where(Task.id == task_id, Task.user_id == current_user.id)
-    if for_update:
-        query = query.with_for_update(of=Task)
-    task = db.session.scalar(query)
-    if task is None:
+def _locked_task_or_404(task_id: int) -> tuple[Task, datetime]:
+    """The caller's task `task_id`, locked (SELECT ... FOR UPDATE), and the database's clock, read
+    by the statement that also checks the token's session: a dead session is a 401, a missing or
+    another user's task a 404. Stamping the task with that clock value, rather than with an SQL
+    expression, spares reading the stamps back after the UPDATE."""
+    row = db.session.execute(
+        LOCKED_TASK.where(Task.id == task_id, Task.user_id == current_user.id), session_params()
+    ).first()
+    if row is None:
+        checked_user()  # a dead session is a 401 before a missing task is a 404
         abort(404, message="Task not found.")
-    return task
+    require_live_session(row if row.live else None)
+    return row.Task, row.now
 
 
 def _create(data: dict):
@@ -233,15 +250,19 @@ def _create(data: dict):
     return task
 
 
-def _apply(task: Task, data: dict) -> None:
-    """Copy a loaded body onto `task`; `completed` and `tags` have rules of their own."""
+def _apply(task: Task, data: dict, now=None) -> None:
+    """Copy a loaded body onto `task`; `completed` and `tags` have rules of their own. `now`, the
+    database's clock (a value read from it, or by default its `statement_timestamp()`), stamps
+    `completed_at`."""
     for field in ("title", "description", "due_at", "priority_level"):
         if field in data:
             setattr(task, field, data[field])
     if "completed" in data and data["completed"] != task.completed:
         task.completed = data["completed"]
         # The database's clock, like created_at and updated_at.
-        task.completed_at = func.statement_timestamp() if data["completed"] else None
+        task.completed_at = (
+            (func.statement_timestamp() if now is None else now) if data["completed"] else None
+        )
     if "tag_names" in data:
         task.tags = resolve_tags(current_user.id, data["tag_names"])
 
