@@ -90,7 +90,8 @@ class UncheckedCaller:
 def checked_user() -> User:
     """The caller, after checking that the token's session is live; a 401 otherwise."""
     if g.get("checked_user") is None:
-        g.checked_user = require_live_session(db.session.scalar(LIVE_SESSION_USER, session_params()))
+        user = db.session.scalar(LIVE_SESSION_USER, {"session_id": g.session_id, "user_id": g.user_id})
+        g.checked_user = require_live_session(user)
     return g.checked_user
 
 
