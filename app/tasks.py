@@ -4,7 +4,7 @@ import hashlib
 import json
 from datetime import datetime
 
-from flask import request, url_for
+from flask import Response, request, url_for
 from flask.views import MethodView
 from flask_jwt_extended import current_user, jwt_required
 from flask_smorest import abort
@@ -156,12 +156,8 @@ class Tasks(MethodView):
         one transaction. A failed request releases the key, so it can be retried. A claim left
         unanswered for 10 minutes is abandoned.
         """
-        task = _create(data)
+        task_id, answer = _create(data)
         commit_or_defer()
-        if isinstance(task, Task):
-            task_id, answer = task.id, task
-        else:
-            task_id, answer = task.id, json_response(task.body)
         return answer, 201, {"Location": url_for("tasks.TaskById", task_id=task_id, _external=True)}
 
 
@@ -227,10 +223,10 @@ def _locked_task_or_404(task_id: int) -> tuple[Task, datetime]:
     return row.Task, row.now
 
 
-def _create(data: dict):
-    """Insert the caller's task from a loaded body: one statement (CREATE_TASK), answering a row
-    (id, body: the answer's JSON); or, when a tag it names was committed by another request after
-    that statement began, through the ORM (which then sees it), answering the Task."""
+def _create(data: dict) -> tuple[int, Response | Task]:
+    """Insert the caller's task from a loaded body; (its id, the answer). One statement
+    (CREATE_TASK) whose JSON is the answer; or, when a tag it names was committed by another
+    request after that statement began, through the ORM, which then sees the tag."""
     params = {
         **session_params(),
         "title": data["title"],
@@ -242,12 +238,12 @@ def _create(data: dict):
     }
     row = require_live_session(db.session.execute(CREATE_TASK, params).first())
     if row.id is not None:
-        return row
+        return row.id, json_response(row.body)
     task = Task(user_id=current_user.id)
     _apply(task, data)
     db.session.add(task)
     db.session.flush()
-    return task
+    return task.id, task
 
 
 def _apply(task: Task, data: dict, now=None) -> None:
