@@ -197,6 +197,7 @@ class Api(flask_smorest.Api):
 
 
 def json_response(body: str) -> Response:
-    """A 200 answer whose JSON was serialised already (built by PostgreSQL). A view decorated
-    with `@blp.response` returns it as is; the decorator still documents the route's schema."""
+    """An answer whose JSON was serialised already (built by PostgreSQL). flask-smorest's
+    `@blp.response` passes a returned Response through untouched (status 200, or the one the
+    view's tuple gives) and still documents the route's schema."""
     return current_app.response_class(f"{body}\n", mimetype="application/json")
