@@ -31,6 +31,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from app.extensions import db
 from app.models import IdempotencyKey
+from app.tokens import checked_user
 
 HEADER = "Idempotency-Key"
 KEY_TTL = timedelta(hours=24)
@@ -64,6 +65,7 @@ def idempotent(view):
     def wrapper(*args, idempotency_key=None, **kwargs):
         if idempotency_key is None:
             return view(*args, **kwargs)
+        checked_user()  # the view may check the session itself, but a claim must not precede that
         this_key = and_(IdempotencyKey.user_id == current_user.id, IdempotencyKey.key == idempotency_key)
         fingerprint = _fingerprint()
         earlier = _claim(this_key, idempotency_key, fingerprint)

@@ -2,19 +2,29 @@
 
 import hashlib
 import json
+from datetime import datetime
 
-from flask import request, url_for
+from flask import Response, request, url_for
 from flask.views import MethodView
 from flask_jwt_extended import current_user, jwt_required
 from flask_smorest import abort
-from sqlalchemy import delete, func, literal, literal_column, or_, select, tuple_
+from sqlalchemy import delete, func, literal, literal_column, or_, select, text, true, tuple_
+from sqlalchemy.dialects import postgresql
 
-from app.api import Blueprint
+from app.api import Blueprint, json_response
 from app.extensions import db
 from app.idempotency import IdempotencyKeySchema, commit_or_defer, idempotent
-from app.models import Tag, Task
+from app.models import TAG_NAME_ORDER, AuthSession, Tag, Task
+from app.schemas.common import Priority, UTCDateTime
 from app.schemas.tasks import TaskListSchema, TaskQueryArgsSchema, TaskSchema, make_cursor
 from app.tags import resolve_tags
+from app.tokens import (
+    LIVE_SESSION,
+    checked_user,
+    require_live_session,
+    session_check_in_statement,
+    session_params,
+)
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="Tasks")
 
@@ -30,9 +40,86 @@ SORT_KEYS = {
 }
 
 
+def tag_names_json(tags: str) -> str:
+    """SQL: the JSON array of the names in `tags` (a FROM clause naming its rows `tags`), sorted
+    as TAG_NAME_ORDER sorts them; [] when there are none."""
+    order = TAG_NAME_ORDER.compile(dialect=postgresql.dialect())
+    return f"coalesce((SELECT json_agg(tags.name ORDER BY {order}) {tags}), '[]')"
+
+
+def task_json(row: str, tags: str | None = None) -> str:
+    """SQL: the Task representation of the row `row` (a table or CTE with the columns of tasks)
+    as JSON text, one line per TaskSchema field (STYLE.md, "When a representation is built in
+    SQL"); `tags`, SQL for its tag names' JSON array, defaults to the stored ones.
+    tests/test_sql_representations.py proves it equals TaskSchema().dump of the same row."""
+    stored = "FROM task_tags JOIN tags ON tags.id = task_tags.tag_id WHERE task_tags.task_id"
+    tags = tags or tag_names_json(f"{stored} = {row}.id")
+    return f"""json_build_object(
+        'id', {row}.id,
+        'title', {row}.title,
+        'description', {row}.description,
+        'completed', {row}.completed,
+        'completed_at', {UTCDateTime.sql(f"{row}.completed_at")},
+        'due_at', {UTCDateTime.sql(f"{row}.due_at")},
+        'priority', {Priority.sql(f"{row}.priority_level")},
+        'tags', {tags},
+        'created_at', {UTCDateTime.sql(f"{row}.created_at")},
+        'updated_at', {UTCDateTime.sql(f"{row}.updated_at")}
+    )::text"""
+
+
+TASK_JSON = task_json("tasks")
+# A read is one statement: the token's session row, and the caller's task if there is one. No
+# row is a dead session (401); a row whose body is NULL, a missing or another user's task (404).
+TASK_BY_ID = text(f"""
+    SELECT task.body FROM sessions LEFT JOIN (
+        SELECT {TASK_JSON} AS body FROM tasks WHERE tasks.id = :task_id AND tasks.user_id = :user_id
+    ) AS task ON true
+    WHERE {LIVE_SESSION}""")
+# The task to change, locked, with whether the token's session is live and the database's clock.
+LOCKED_TASK = select(
+    Task,
+    select(literal(1)).select_from(AuthSession).where(text(LIVE_SESSION)).exists().label("live"),
+    func.statement_timestamp().label("now"),
+).with_for_update(of=Task)
+# A create is one statement: check the session, insert the tags not yet there (ignoring case;
+# an existing tag keeps its spelling), the task and its links, and build the answer. Rows one
+# CTE inserts are invisible to its siblings' reads, hence `tag_rows`, the union of the tags it
+# inserted and those that were there. A tag another transaction commits after this statement's
+# snapshot is in neither: the task is then not inserted (id NULL) and the caller falls back.
+# No row: the session is dead (401).
+CREATE_TASK = text(f"""
+    WITH session AS (
+        SELECT sessions.user_id FROM sessions WHERE {LIVE_SESSION}
+    ), wanted AS (
+        SELECT name FROM unnest(CAST(:tag_names AS text[])) AS name
+    ), new_tags AS (
+        INSERT INTO tags (user_id, name) SELECT session.user_id, wanted.name FROM session, wanted
+        ON CONFLICT DO NOTHING
+        RETURNING id, name
+    ), tag_rows AS (
+        SELECT id, name FROM new_tags
+        UNION
+        SELECT tags.id, tags.name FROM tags JOIN session ON tags.user_id = session.user_id
+        WHERE lower(tags.name) IN (SELECT lower(name) FROM wanted)
+    ), new_task AS (
+        INSERT INTO tasks (user_id, title, description, completed, completed_at, due_at, priority_level)
+        SELECT session.user_id, :title, :description, :completed,
+            CASE WHEN :completed THEN statement_timestamp() END, :due_at, :priority_level
+        FROM session
+        WHERE (SELECT count(*) FROM tag_rows) = (SELECT count(DISTINCT lower(name)) FROM wanted)
+        RETURNING id, title, description, completed, completed_at, due_at, priority_level,
+            created_at, updated_at
+    ), links AS (
+        INSERT INTO task_tags (task_id, tag_id) SELECT new_task.id, tag_rows.id FROM new_task, tag_rows
+    )
+    SELECT new_task.id, {task_json("new_task", tags=tag_names_json("FROM tag_rows AS tags"))} AS body
+    FROM session LEFT JOIN new_task ON true""")
+
+
 @blp.route("")
 class Tasks(MethodView):
-    decorators = [jwt_required()]
+    decorators = [jwt_required(), session_check_in_statement("GET", "POST")]
 
     @blp.arguments(TaskQueryArgsSchema, location="query")
     @blp.response(200, TaskListSchema)
@@ -45,10 +132,13 @@ class Tasks(MethodView):
         is a 422 on `cursor`); `limit` may change between pages. `overdue=false` is every task
         that `overdue=true` leaves out, including those without `due_at`.
         """
-        rows = db.session.scalars(_list_query(args)).all()
-        page = rows[: args["limit"]]
-        next_cursor = _cursor_after(page[-1], args) if len(rows) > len(page) else None
-        return {"items": page, "next_cursor": next_cursor}
+        rows = db.session.execute(_page_with_session(args), session_params()).all()
+        require_live_session(rows[0] if rows else None)
+        tasks = [row for row in rows if row.id is not None]
+        page = tasks[: args["limit"]]
+        next_cursor = make_cursor(args, page[-1].key, page[-1].id) if len(tasks) > len(page) else None
+        items = ",".join(row.body for row in page)
+        return json_response(f'{{"items":[{items}],"next_cursor":{json.dumps(next_cursor)}}}')
 
     @blp.arguments(TaskSchema)
     @blp.arguments(IdempotencyKeySchema, location="headers", as_kwargs=True)
@@ -66,16 +156,14 @@ class Tasks(MethodView):
         one transaction. A failed request releases the key, so it can be retried. A claim left
         unanswered for 10 minutes is abandoned.
         """
-        task = Task(user_id=current_user.id)
-        _apply(task, data)
-        db.session.add(task)
+        task_id, answer = _create(data)
         commit_or_defer()
-        return task, {"Location": url_for("tasks.TaskById", task_id=task.id, _external=True)}
+        return answer, 201, {"Location": url_for("tasks.TaskById", task_id=task_id, _external=True)}
 
 
 @blp.route("/<id:task_id>")
 class TaskById(MethodView):
-    decorators = [jwt_required()]
+    decorators = [jwt_required(), session_check_in_statement("GET", "PATCH")]
 
     @blp.response(200, TaskSchema, headers=ETAG)
     def get(self, task_id):
@@ -84,8 +172,10 @@ class TaskById(MethodView):
         The `ETag` is a hash of the representation itself, so it changes with anything the
         answer shows, including a tag renamed elsewhere.
         """
-        task = get_task_or_404(task_id)
-        return task, {"ETag": _etag(task)}
+        row = db.session.execute(TASK_BY_ID, {**session_params(), "task_id": task_id}).first()
+        if require_live_session(row).body is None:
+            abort(404, message="Task not found.")
+        return json_response(row.body), {"ETag": _etag(json.loads(row.body))}
 
     @blp.arguments(TaskSchema(partial=True))
     @blp.response(200, TaskSchema, headers=ETAG)
@@ -99,13 +189,13 @@ class TaskById(MethodView):
         the row locked (SELECT ... FOR UPDATE), so of two writers holding the same ETag one
         wins and the other gets 412.
         """
-        task = get_task_or_404(task_id, for_update=True)
-        if not _if_match(_etag(task)):
+        task, now = _locked_task_or_404(task_id)
+        if not _if_match(_etag(TaskSchema().dump(task))):
             abort(412, message="The task has changed since that ETag; fetch it again.")
-        _apply(task, data)
-        task.updated_at = func.statement_timestamp()
+        _apply(task, data, now)
+        task.updated_at = now
         db.session.commit()
-        return task, {"ETag": _etag(task)}
+        return task, {"ETag": _etag(TaskSchema().dump(task))}
 
     @blp.response(204)
     def delete(self, task_id):
@@ -118,34 +208,66 @@ class TaskById(MethodView):
         db.session.commit()
 
 
-def get_task_or_404(task_id: int, *, for_update: bool = False) -> Task:
-    """The caller's task `task_id`; another user's task is a 404 like a missing one."""
-    query = select(Task).where(Task.id == task_id, Task.user_id == current_user.id)
-    if for_update:
-        query = query.with_for_update(of=Task)
-    task = db.session.scalar(query)
-    if task is None:
+def _locked_task_or_404(task_id: int) -> tuple[Task, datetime]:
+    """The caller's task `task_id`, locked (SELECT ... FOR UPDATE), and the database's clock, read
+    by the statement that also checks the token's session: a dead session is a 401, a missing or
+    another user's task a 404. Stamping the task with that clock value, rather than with an SQL
+    expression, spares reading the stamps back after the UPDATE."""
+    row = db.session.execute(
+        LOCKED_TASK.where(Task.id == task_id, Task.user_id == current_user.id), session_params()
+    ).first()
+    if row is None:
+        checked_user()  # a dead session is a 401 before a missing task is a 404
         abort(404, message="Task not found.")
-    return task
+    require_live_session(row if row.live else None)
+    return row.Task, row.now
 
 
-def _apply(task: Task, data: dict) -> None:
-    """Copy a loaded body onto `task`; `completed` and `tags` have rules of their own."""
+def _create(data: dict) -> tuple[int, Response | Task]:
+    """Insert the caller's task from a loaded body; (its id, the answer). One statement
+    (CREATE_TASK) whose JSON is the answer; or, when a tag it names was committed by another
+    request after that statement began, through the ORM, which then sees the tag."""
+    params = {
+        **session_params(),
+        "title": data["title"],
+        "description": data["description"],
+        "completed": data["completed"],
+        "due_at": data.get("due_at"),
+        "priority_level": data.get("priority_level"),
+        "tag_names": data["tag_names"],
+    }
+    row = require_live_session(db.session.execute(CREATE_TASK, params).first())
+    if row.id is not None:
+        return row.id, json_response(row.body)
+    task = Task(user_id=current_user.id)
+    _apply(task, data)
+    db.session.add(task)
+    db.session.flush()
+    return task.id, task
+
+
+def _apply(task: Task, data: dict, now=None) -> None:
+    """Copy a loaded body onto `task`; `completed` and `tags` have rules of their own. `now`, the
+    database's clock (a value read from it, or by default its `statement_timestamp()`), stamps
+    `completed_at`."""
     for field in ("title", "description", "due_at", "priority_level"):
         if field in data:
             setattr(task, field, data[field])
     if "completed" in data and data["completed"] != task.completed:
         task.completed = data["completed"]
         # The database's clock, like created_at and updated_at.
-        task.completed_at = func.statement_timestamp() if data["completed"] else None
+        task.completed_at = (
+            (func.statement_timestamp() if now is None else now) if data["completed"] else None
+        )
     if "tag_names" in data:
         task.tags = resolve_tags(current_user.id, data["tag_names"])
 
 
-def _etag(task: Task) -> str:
-    """A strong entity tag: a hash of the task's representation."""
-    representation = json.dumps(TaskSchema().dump(task), sort_keys=True)
-    return f'"{hashlib.sha256(representation.encode()).hexdigest()[:32]}"'
+def _etag(representation: dict) -> str:
+    """A strong entity tag: a hash of a task's representation (parsed JSON, whether the schema
+    dumped it or SQL built it: the two are equal, so their tags are too)."""
+    canonical = json.dumps(representation, sort_keys=True)
+    return f'"{hashlib.sha256(canonical.encode()).hexdigest()[:32]}"'
 
 
 def _if_match(etag: str) -> bool:
@@ -160,7 +282,8 @@ def _if_match(etag: str) -> bool:
 
 
 def _list_query(args: dict):
-    """One page (plus one row, to know whether there is a next page) of the caller's tasks."""
+    """One page (plus one row, to know whether there is a next page) of the caller's tasks: each
+    as (body: its JSON text, key: its sort column's value, id, sort_key)."""
     descending = args["sort"].startswith("-")
     column, null_asc, null_desc = SORT_KEYS[args["sort"].lstrip("-")]
     stand_in = null_desc if descending else null_asc
@@ -169,7 +292,9 @@ def _list_query(args: dict):
         return value if stand_in is None else func.coalesce(value, literal_column(stand_in))
 
     key = sort_key(column)
-    query = select(Task).where(Task.user_id == current_user.id, *_filters(args))
+    query = select(
+        literal_column(TASK_JSON).label("body"), column.label("key"), Task.id, key.label("sort_key")
+    ).where(Task.user_id == current_user.id, *_filters(args))
     if "cursor" in args:
         after_key, after_id = args["cursor"]
         row, after = tuple_(key, Task.id), tuple_(sort_key(literal(after_key, column.type)), after_id)
@@ -178,9 +303,17 @@ def _list_query(args: dict):
     return query.order_by(*order).limit(args["limit"] + 1)
 
 
-def _cursor_after(task: Task, args: dict) -> str:
-    column = SORT_KEYS[args["sort"].lstrip("-")][0]
-    return make_cursor(args, getattr(task, column.key), task.id)
+def _page_with_session(args: dict):
+    """`_list_query`'s rows beside the token's session row, in their order: no row at all if the
+    session is dead; one row of NULLs if it is live and the page is empty. One statement."""
+    page = _list_query(args).subquery("page")
+    order = (page.c.sort_key, page.c.id)
+    return (
+        select(page.c.body, page.c.key, page.c.id)
+        .select_from(AuthSession.__table__.outerjoin(page, true()))
+        .where(text(LIVE_SESSION))
+        .order_by(*(c.desc() for c in order) if args["sort"].startswith("-") else order)
+    )
 
 
 def _filters(args: dict) -> list:

@@ -2,13 +2,17 @@
 
 Every token carries its session's id (`sid`); one indexed query per request checks that the
 session is still live and loads its user, so revoking the row revokes its tokens on every
-worker at once. The loaders also answer each way a token can fail as a 401 problem.
+worker at once. A route marked `@session_check_in_statement(...)` makes that check part of the
+one statement that reads its data instead (`LIVE_SESSION`; no row is a 401 through
+`require_live_session`). The loaders also answer each way a token can fail as a 401 problem.
 """
 
 import uuid
+from functools import wraps
 
-from flask import current_app, g
-from flask_jwt_extended import create_access_token, create_refresh_token
+from flask import current_app, g, request
+from flask_jwt_extended import create_access_token, create_refresh_token, get_jwt, get_jwt_header
+from flask_jwt_extended.exceptions import RevokedTokenError
 from sqlalchemy import bindparam, func, select
 
 from app.errors import problem
@@ -45,6 +49,65 @@ LIVE_SESSION_USER = (
 )
 
 
+# The same check as a SQL condition on the table "sessions", for a statement that checks the
+# token itself; its parameters are `session_params()`.
+LIVE_SESSION = (
+    "sessions.id = CAST(:session_id AS uuid) AND sessions.user_id = :user_id"
+    " AND sessions.revoked_at IS NULL AND sessions.expires_at > now()"
+)
+
+
+def session_check_in_statement(*methods: str):
+    """A MethodView decorator, listed after `jwt_required()`: under `methods` the token's
+    signature, expiry and type are checked as usual, but its session is not looked up; the
+    view's own statement checks it (`LIVE_SESSION`, `require_live_session`). `current_user.id`
+    is then the token's subject, not yet checked; any other attribute of `current_user` checks
+    the session and loads the user first (one more statement)."""
+    deferred = frozenset(methods)
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            g.session_check_deferred = request.method in deferred
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+class UncheckedCaller:
+    """The caller of a view that checks the session in its own statement: `id` is the token's
+    subject; reading any other attribute checks the session and loads the user (or is a 401)."""
+
+    def __init__(self, user_id: int) -> None:
+        self.id = user_id
+
+    def __getattr__(self, name: str):
+        return getattr(checked_user(), name)
+
+
+def checked_user() -> User:
+    """The caller, after checking that the token's session is live; a 401 otherwise."""
+    if g.get("checked_user") is None:
+        user = db.session.scalar(LIVE_SESSION_USER, {"session_id": g.session_id, "user_id": g.user_id})
+        g.checked_user = require_live_session(user)
+    return g.checked_user
+
+
+def session_params() -> dict:
+    """The bind parameters of `LIVE_SESSION` for this request's token."""
+    return {"session_id": str(g.session_id), "user_id": g.user_id}
+
+
+def require_live_session(row):
+    """`row`, the answer of a statement that checked `LIVE_SESSION`; None (the session is dead,
+    or not the token's user's) is the revoked-token 401."""
+    if row is None:
+        raise RevokedTokenError(get_jwt_header(), get_jwt())
+    return row
+
+
 @jwt.token_in_blocklist_loader
 def _token_revoked(_header: dict, payload: dict) -> bool:
     try:
@@ -52,8 +115,12 @@ def _token_revoked(_header: dict, payload: dict) -> bool:
         user_id = int(payload["sub"])
     except (KeyError, ValueError, TypeError):
         return True
+    g.session_id, g.user_id = session_id, user_id
+    if g.get("session_check_deferred"):
+        g.token_user = UncheckedCaller(user_id)
+        return False
     user = db.session.scalar(LIVE_SESSION_USER, {"session_id": session_id, "user_id": user_id})
-    g.session_id, g.token_user = session_id, user
+    g.token_user = g.checked_user = user
     return user is None
 
 

@@ -128,6 +128,7 @@ def test_stages_time_the_list_page_and_each_of_its_stages(app, loaded, user):
         "whole request (WSGI app, in-process)",
         "page query, ORM (51 Task objects)",
         "page query, psycopg2 (speed-of-light SQL)",
+        "page query, psycopg2 (the API's JSON built by PostgreSQL)",
         "marshmallow dump of 50 tasks",
         "JSON encoding of the page",
         "token decode (flask-jwt-extended)",

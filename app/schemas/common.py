@@ -75,6 +75,16 @@ class UTCDateTime(fields.AwareDateTime):
         # isoformat() is the field's own "iso" format, called directly: four of these per task.
         return None if value is None else value.astimezone(UTC).isoformat()
 
+    @staticmethod
+    def sql(column: str) -> str:
+        """SQL formatting the timestamptz `column` as `_serialize` does: UTC, "+00:00", and
+        microseconds only when not zero (isoformat()); NULL stays NULL."""
+        utc = f"({column} AT TIME ZONE 'UTC')"
+        return (
+            f"to_char({utc}, CASE WHEN date_trunc('second', {utc}) = {utc}"
+            """ THEN 'YYYY-MM-DD"T"HH24:MI:SS"+00:00"' ELSE 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"' END)"""
+        )
+
 
 def parse_datetime(field: fields.Field, value) -> datetime:
     """An RFC 3339 / ISO 8601 string as a datetime, naive when it has no offset;
@@ -111,6 +121,12 @@ class Priority(fields.String):
 
     def _serialize(self, value, attr, obj, **kwargs):
         return None if value is None else PRIORITY_NAMES[value]
+
+    @staticmethod
+    def sql(column: str) -> str:
+        """SQL naming the level in `column` as `_serialize` does; NULL stays NULL."""
+        cases = " ".join(f"WHEN {level} THEN '{name}'" for level, name in PRIORITY_NAMES.items())
+        return f"CASE {column} {cases} END"
 
     def _deserialize(self, value, attr, data, **kwargs):
         name = super()._deserialize(value, attr, data, **kwargs)
