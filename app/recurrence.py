@@ -101,9 +101,10 @@ instance already completed keeps its time); `false` clears it. `skipped: true` s
 occurrence (still listed, with `skipped: true`); `false` restores it. `occurs_at` moves this one
 occurrence (without an offset it is wall-clock time in the user's zone); the rule and the other
 occurrences are unchanged, windows list it by its new time, and its original slot
-(`original_occurs_at`) is never generated again; `null` moves it back. A move may land anywhere
-from the year 1900 to 9998, also outside any window, and onto the time of another occurrence:
-both are then listed (ordered by id). A moved occurrence can also be skipped or completed."""
+(`original_occurs_at`) is never generated again; `null` moves it back. A move is kept to the
+second (fractions are dropped) and may land anywhere from the year 1900 to 9998, also outside
+any window, and onto the time of another occurrence: both are then listed (ordered by id). A
+moved occurrence can also be skipped or completed."""
 
 
 @blp.route("")
@@ -302,5 +303,8 @@ def skip_instance(instance: TaskInstance, skipped: bool) -> None:
 
 
 def move_instance(instance: TaskInstance, occurs_at: datetime | None) -> None:
-    """Move this one occurrence to `occurs_at` (UTC); None moves it back to its slot."""
-    instance.occurs_at = instance.original_occurs_at if occurs_at is None else occurs_at
+    """Move this one occurrence to `occurs_at` (UTC, to the second, as iCalendar has it); None
+    moves it back to its slot."""
+    instance.occurs_at = (
+        instance.original_occurs_at if occurs_at is None else occurs_at.replace(microsecond=0)
+    )

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import icalendar
 import pytest
 from sqlalchemy import text
+from test_recurring_instances import BASE, create, items
 
 from app import create_app
 from app.calendar_feed import _task_start
@@ -17,7 +18,6 @@ from app.extensions import db
 from config import TestConfig
 
 from conftest import assert_problem
-from test_recurring_instances import BASE, create, items
 
 FEED = "/api/v1/calendar-feed"
 SECRET_URL = re.compile(r"http://localhost/calendar/([A-Za-z0-9_-]{43,})\.ics")

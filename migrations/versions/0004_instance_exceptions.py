@@ -63,7 +63,9 @@ def upgrade():
 def downgrade():
     op.drop_table("calendar_feeds")
     # Moved occurrences go back to their slots: the old unique index is on occurs_at.
-    op.execute("UPDATE task_instances SET occurs_at = original_occurs_at WHERE occurs_at <> original_occurs_at")
+    op.execute(
+        "UPDATE task_instances SET occurs_at = original_occurs_at WHERE occurs_at <> original_occurs_at"
+    )
     op.drop_index("ix_task_instances_recurring_task_id_occurs_at", table_name="task_instances")
     op.create_index(
         "uq_task_instances_recurring_task_id_occurs_at",
