@@ -110,7 +110,17 @@ class CalendarFile(MethodView):
 
         `ETag` is a hash of the body; `If-None-Match` answers 304 until the content changes.
         `Cache-Control: private`, `Referrer-Policy: no-referrer`; the request log shows the route,
-        never the secret. Limited per client address like the auth routes (`RATELIMIT_AUTH`)."""
+        never the secret. Limited per client address like the auth routes (`RATELIMIT_AUTH`).
+
+        UIDs are `task-<id>@todo-api` and `recurring-<id>@todo-api`; DTSTAMP and LAST-MODIFIED
+        are the object's `updated_at`. Events have no DTEND (an instant; a `due_date` is one
+        day). A recurring task in a zone that is UTC (`UTC`, `Etc/UTC`) is written in UTC
+        (`...Z`), RFC 5545's own form for it. EXDATE and RECURRENCE-ID are wall-clock times in
+        the task's zone, except a time that the zone's clock shows twice the second time
+        round, written in UTC. A `dtstart` that the rule itself does not yield (python-dateutil
+        leaves it out; RFC 5545 counts it) is an EXDATE, and with COUNT the rule is published
+        with the UNTIL of its last occurrence. Occurrences kept across a schedule change are
+        RDATEs. Subscribed calendars are read-only: changes go through the API."""
         body = build_calendar(_feed_owner_or_404(secret))
         response = Response(body, content_type=CALENDAR_TYPE)
         response.set_etag(hashlib.sha256(body).hexdigest()[:32])

@@ -28,20 +28,27 @@ from conftest import bearer, login, register
 MARGIN = timedelta(days=2)
 
 
-def rie_starts(raw: bytes, uid: str, start: datetime, end: datetime) -> list[datetime]:
-    """recurring-ical-events' occurrences of `uid` starting in [start, end), in UTC, as it yields them."""
+def rie_occurrences(raw: bytes, uid: str, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """recurring-ical-events' occurrences of `uid` starting in [start, end), as it yields them:
+    (start, RECURRENCE-ID), both in UTC."""
     cal = icalendar.Calendar.from_ical(raw)
     found = []
     for occurrence in recurring_ical_events.of(cal).between(start - MARGIN, end + MARGIN):
         moment = occurrence["DTSTART"].dt.astimezone(UTC)
         if str(occurrence["UID"]) == uid and start <= moment < end:
-            found.append(moment)
+            found.append((moment, occurrence["RECURRENCE-ID"].dt.astimezone(UTC)))
     return sorted(found)
 
 
+def rie_starts(raw: bytes, uid: str, start: datetime, end: datetime) -> list[datetime]:
+    return [moment for moment, _ in rie_occurrences(raw, uid, start, end)]
+
+
 def expand(raw: bytes, uid: str, start: datetime, end: datetime) -> list[datetime]:
-    """As rie_starts, an instance counted once per instant of its series (see the module doc)."""
-    return sorted(set(rie_starts(raw, uid, start, end)))
+    """As rie_starts, but an instance counted once: two occurrences that are the same instant
+    and the same RECURRENCE-ID instant are one (see the module doc). Two occurrences at one time
+    with different RECURRENCE-IDs (one moved onto the other) stay two, as in the route."""
+    return sorted(moment for moment, _ in set(rie_occurrences(raw, uid, start, end)))
 
 
 def route(client, headers, definition_id, start, end) -> list[datetime]:
@@ -104,6 +111,7 @@ def test_daily_rules_across_dst_agree_with_skips_and_moves(client, user, zone, c
         listed[6]["id"],
         {"occurs_at": "2027-05-02T00:00:00Z", "skipped": True},
     )
+    change(client, headers, definition_id, listed[7]["id"], {"occurs_at": listed[9]["occurs_at"]})
     outside = items(
         client,
         headers,
@@ -122,6 +130,7 @@ def test_daily_rules_across_dst_agree_with_skips_and_moves(client, user, zone, c
         change(client, headers, definition_id, listed[index]["id"], {"skipped": True})
     found = agree(client, headers, feed, definition_id, start, end)
     assert utc(2027, 5, 1, 12, 34) in found and start + timedelta(hours=5) in found
+    assert found.count(datetime.fromisoformat(listed[9]["occurs_at"])) == 2
     agree(client, headers, feed, definition_id, end, end + timedelta(days=60))
 
 
