@@ -198,8 +198,7 @@ def _describe(event: Event, uid: str, item, modified: datetime) -> Event:
     event.add("dtstamp", modified.astimezone(UTC))
     event.add("last-modified", modified.astimezone(UTC))
     event.add("summary", item.title)
-    if item.description:
-        event.add("description", item.description)
+    event.add("description", item.description)
     if item.tag_names:
         event.add("categories", list(item.tag_names))
     return event
