@@ -95,7 +95,7 @@ class CalendarFeeds(MethodView):
 class CalendarFile(MethodView):
     decorators = [auth_rate_limit()]
 
-    @blp.doc(security=[])
+    @blp.doc(security=[], responses={200: {"content": {"text/calendar": {"schema": {"type": "string"}}}}})
     @blp.response(
         200,
         content_type="text/calendar",
