@@ -6,10 +6,11 @@ BIN := $(VENV)/bin
 
 .PHONY: run test test-quick lint format clean bench
 
-$(BIN)/.installed: requirements.txt requirements-dev.txt
+$(BIN)/.installed: requirements.txt requirements-dev.txt requirements-dev-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps -r requirements-dev-nodeps.txt
 	touch $@
 
 run: $(BIN)/.installed

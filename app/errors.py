@@ -11,6 +11,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.http import HTTP_STATUS_CODES
 
+from app.request_log import loggable_path
+
 log = logging.getLogger(__name__)
 
 PROBLEM_MIMETYPE = "application/problem+json"
@@ -131,7 +133,7 @@ def _handle_pool_timeout(exc: PoolTimeoutError):
 
 def _handle_unexpected(exc: Exception):
     # The traceback goes to the log, tagged with the request id; the client sees none of it.
-    log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+    log.error("unhandled error on %s %s", request.method, loggable_path(), exc_info=exc)
     return problem(500, "The server could not complete the request.")
 
 

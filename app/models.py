@@ -222,15 +222,22 @@ class RecurringTask(db.Model):
 
 
 class TaskInstance(db.Model):
+    """One occurrence of a recurring task, stored when a window first lists it.
+
+    `original_occurs_at` is the rule's slot and identifies the occurrence: moving it changes
+    `occurs_at` only, so the slot stays taken and the rule never generates it again."""
+
     __tablename__ = "task_instances"
     __table_args__ = (
         CheckConstraint("completed = (completed_at IS NOT NULL)", name="completed_at_set"),
         Index(
-            "uq_task_instances_recurring_task_id_occurs_at",
+            "uq_task_instances_recurring_task_id_original_occurs_at",
             "recurring_task_id",
-            "occurs_at",
+            "original_occurs_at",
             unique=True,
         ),
+        # Windows select on where occurrences are now, moved ones included.
+        Index("ix_task_instances_recurring_task_id_occurs_at", "recurring_task_id", "occurs_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -238,8 +245,23 @@ class TaskInstance(db.Model):
         BigInteger, ForeignKey("recurring_tasks.id", ondelete="CASCADE")
     )
     occurs_at: Mapped[datetime] = mapped_column(TZ)
+    original_occurs_at: Mapped[datetime] = mapped_column(TZ)
+    skipped: Mapped[bool] = mapped_column(Boolean, server_default="false")
     completed: Mapped[bool] = mapped_column(Boolean, server_default="false")
     completed_at: Mapped[datetime | None] = mapped_column(TZ)
+    # Kept across a change of the schedule: the current rule may not generate its slot, so the
+    # calendar feed names the slot itself (RDATE). Not part of the API's representation.
+    detached: Mapped[bool] = mapped_column(Boolean, server_default="false")
+
+
+class CalendarFeed(db.Model):
+    """A user's calendar subscription (one at most); only the secret's SHA-256 is stored."""
+
+    __tablename__ = "calendar_feeds"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, _owner_fk(), primary_key=True)
+    secret_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
 
 
 class PasswordResetToken(db.Model):

@@ -10,7 +10,7 @@ from flask import url_for
 from flask.views import MethodView
 from flask_jwt_extended import current_user, jwt_required
 from flask_smorest import abort
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import lazyload
 
@@ -95,6 +95,18 @@ zone; without `Z` it is wall-clock time in `timezone`; a date `UNTIL` includes t
 yields no occurrence at all is 422."""
 
 
+_EXCEPTIONS = """Partial: `completed`, `skipped` and `occurs_at` may each be given or left out
+(an empty body changes nothing). `completed: true` sets `completed_at` to the server's now (an
+instance already completed keeps its time); `false` clears it. `skipped: true` skips this one
+occurrence (still listed, with `skipped: true`); `false` restores it. `occurs_at` moves this one
+occurrence (without an offset it is wall-clock time in the user's zone); the rule and the other
+occurrences are unchanged, windows list it by its new time, and its original slot
+(`original_occurs_at`) is never generated again; `null` moves it back. A move is kept to the
+second (fractions are dropped) and may land anywhere from the year 1900 to 9998, also outside
+any window, and onto the time of another occurrence: both are then listed (ordered by id). A
+moved occurrence can also be skipped or completed."""
+
+
 @blp.route("")
 class RecurringTasks(MethodView):
     decorators = [jwt_required()]
@@ -134,7 +146,9 @@ class RecurringTaskById(MethodView):
     @blp.doc(
         description=f"""Partial; `tags` replaces the set; null clears
 `priority`. Changing `rrule`, `dtstart` or `timezone` deletes the future instances not yet
-completed; completed ones stay.\n\n{_DECISIONS}""",
+completed; completed ones stay.
+An occurrence is future when its `occurs_at` or its `original_occurs_at` is, so a skipped or moved
+one of the old schedule is dropped too.\n\n{_DECISIONS}""",
     )
     def patch(self, data, recurring_task_id):
         """Change a recurring task"""
@@ -142,13 +156,7 @@ completed; completed ones stay.\n\n{_DECISIONS}""",
         before = [getattr(definition, name) for name in SCHEDULE]
         _apply(definition, data)
         if before != [getattr(definition, name) for name in SCHEDULE]:
-            db.session.execute(
-                delete(TaskInstance).where(
-                    TaskInstance.recurring_task_id == definition.id,
-                    TaskInstance.completed.is_(False),
-                    TaskInstance.occurs_at >= func.now(),
-                )
-            )
+            drop_future_instances(definition.id)
         definition.updated_at = func.now()
         db.session.commit()
         return _with_upcoming(definition)
@@ -190,13 +198,7 @@ class TaskInstances(MethodView):
             instants = occurrences_between(definition, start, end, MAX_WINDOW_OCCURRENCES)
         except RuleError as error:
             abort(422, message="Invalid value for: end.", errors={"end": [str(error)]})
-        if instants:
-            rows = [{"recurring_task_id": definition.id, "occurs_at": instant} for instant in instants]
-            db.session.execute(
-                insert(TaskInstance)
-                .values(rows)
-                .on_conflict_do_nothing(index_elements=["recurring_task_id", "occurs_at"])
-            )
+        store_occurrences(definition.id, instants)
         db.session.commit()
         # Read after the commit: one query that also sees rows stored by concurrent readers.
         items = db.session.scalars(
@@ -217,24 +219,92 @@ class TaskInstanceById(MethodView):
 
     @blp.arguments(TaskInstanceSchema)
     @blp.response(200, TaskInstanceSchema)
+    @blp.doc(description=_EXCEPTIONS)
     def patch(self, data, recurring_task_id, instance_id):
-        """Complete or reopen an instance
-
-        `completed: true` sets `completed_at` to the server's now (an instance already completed
-        keeps its time); `false` clears it."""
-        instance = db.session.scalar(
-            select(TaskInstance)
-            .join(RecurringTask, RecurringTask.id == TaskInstance.recurring_task_id)
-            .where(
-                TaskInstance.id == instance_id,
-                TaskInstance.recurring_task_id == recurring_task_id,
-                RecurringTask.user_id == current_user.id,
-            )
-        )
-        if instance is None:
-            abort(404, message="Instance not found.")
-        if data["completed"] != instance.completed:
-            instance.completed = data["completed"]
-            instance.completed_at = func.now() if data["completed"] else None
+        """Complete, skip or move one occurrence"""
+        instance = _get_instance_or_404(recurring_task_id, instance_id)
+        if "completed" in data:
+            complete_instance(instance, data["completed"])
+        if "skipped" in data:
+            skip_instance(instance, data["skipped"])
+        if "occurs_at" in data:
+            move_instance(instance, data["occurs_at"])
         db.session.commit()
         return instance
+
+
+def _get_instance_or_404(definition_id: int, instance_id: int) -> TaskInstance:
+    # FOR UPDATE: a schedule change deleting this row at the same time makes this a 404, not a
+    # write to a row that is gone.
+    instance = db.session.scalar(
+        select(TaskInstance)
+        .join(RecurringTask, RecurringTask.id == TaskInstance.recurring_task_id)
+        .where(
+            TaskInstance.id == instance_id,
+            TaskInstance.recurring_task_id == definition_id,
+            RecurringTask.user_id == current_user.id,
+        )
+        .with_for_update(of=TaskInstance)
+    )
+    if instance is None:
+        abort(404, message="Instance not found.")
+    return instance
+
+
+# Every write of instances is one of the functions below; none commits.
+
+
+def store_occurrences(definition_id: int, instants: list[datetime]) -> None:
+    """Store the rule's occurrences at `instants` (UTC) that are not stored yet.
+
+    An occurrence is its slot (`original_occurs_at`): a slot whose occurrence was moved away
+    is not stored again, and concurrent readers cannot store one slot twice."""
+    if not instants:
+        return
+    rows = [
+        {"recurring_task_id": definition_id, "occurs_at": instant, "original_occurs_at": instant}
+        for instant in instants
+    ]
+    db.session.execute(
+        insert(TaskInstance)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["recurring_task_id", "original_occurs_at"])
+    )
+
+
+def drop_future_instances(definition_id: int) -> None:
+    """After a schedule change: delete the occurrences not completed whose time or slot is
+    now or later; mark the ones kept (completed, or wholly past) `detached` from the rule."""
+    now = func.now()
+    db.session.execute(
+        delete(TaskInstance).where(
+            TaskInstance.recurring_task_id == definition_id,
+            TaskInstance.completed.is_(False),
+            or_(TaskInstance.occurs_at >= now, TaskInstance.original_occurs_at >= now),
+        )
+    )
+    db.session.execute(
+        update(TaskInstance)
+        .where(TaskInstance.recurring_task_id == definition_id, TaskInstance.detached.is_(False))
+        .values(detached=True)
+    )
+
+
+def complete_instance(instance: TaskInstance, completed: bool) -> None:
+    """Complete or reopen; a completed instance keeps its `completed_at`."""
+    if completed != instance.completed:
+        instance.completed = completed
+        instance.completed_at = func.now() if completed else None
+
+
+def skip_instance(instance: TaskInstance, skipped: bool) -> None:
+    """Skip this one occurrence, or restore it."""
+    instance.skipped = skipped
+
+
+def move_instance(instance: TaskInstance, occurs_at: datetime | None) -> None:
+    """Move this one occurrence to `occurs_at` (UTC, to the second, as iCalendar has it); None
+    moves it back to its slot."""
+    instance.occurs_at = (
+        instance.original_occurs_at if occurs_at is None else occurs_at.replace(microsecond=0)
+    )

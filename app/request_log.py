@@ -15,7 +15,21 @@ AUTH_PREFIX = "/api/v1/auth/"
 # JSON answers load nothing and may not be framed. /docs (HTML that runs scripts) sets its own.
 JSON_CSP = "default-src 'none'; frame-ancestors 'none'"
 
+# Paths that carry a credential (the calendar feed's secret URL): logged by their route
+# template, never as requested.
+SECRET_PATH_PREFIXES = ("/calendar/",)
+
 access_log = logging.getLogger("app.access")
+
+
+def loggable_path() -> str:
+    """The request's path as logs may show it: a path under SECRET_PATH_PREFIXES becomes its
+    route template (`/calendar/<secret>.ics`), or the prefix alone when no route matched."""
+    path = request.path
+    prefix = next((prefix for prefix in SECRET_PATH_PREFIXES if path.startswith(prefix)), None)
+    if prefix is None:
+        return path
+    return request.url_rule.rule if request.url_rule is not None else f"{prefix}<unmatched>"
 
 
 class RequestIdFilter(logging.Filter):
@@ -70,16 +84,17 @@ def _finish_request(response):
         response.headers.pop("Content-Type", None)
     _add_security_headers(response)
     duration_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+    path = loggable_path()
     access_log.info(
         "%s %s %s %.1fms",
         request.method,
-        request.path,
+        path,
         response.status_code,
         duration_ms,
         extra={
             "fields": {
                 "method": request.method,
-                "path": request.path,
+                "path": path,
                 "status": response.status_code,
                 "duration_ms": round(duration_ms, 1),
             }

@@ -219,3 +219,29 @@ def next_occurrences(definition, now: datetime, count: int = 5) -> list[datetime
             if stop is None and len(found) >= count:
                 stop = local + SLACK
     return sorted(found)[:count]
+
+
+def _utc_text(local: datetime, zone: ZoneInfo) -> str:
+    return local.replace(tzinfo=zone).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def calendar_rule(definition) -> tuple[str, bool]:
+    """The definition's rule as an iCalendar feed must publish it, and whether `dtstart` itself
+    must be excluded (EXDATE) because the rule does not yield it.
+
+    RFC 5545 3.3.10: with `DTSTART;TZID=` an UNTIL must be in UTC, so a wall-clock or date UNTIL
+    is converted (a date includes its whole day, as here). A `dtstart` that the rule does not
+    yield is an occurrence for RFC 5545 implementations, but not for python-dateutil (and so not
+    for the instances route): it is excluded, and a COUNT, which RFC 5545 counts from `dtstart`,
+    becomes the UNTIL of dateutil's last occurrence, so both readings give the same set."""
+    zone = ZoneInfo(definition.timezone)
+    parts = _split_rule(definition.rrule)
+    if "UNTIL" in parts and not parts["UNTIL"].endswith("Z"):
+        wall = datetime.strptime(_wall_clock_until(parts["UNTIL"], zone), "%Y%m%dT%H%M%S")
+        parts["UNTIL"] = _utc_text(wall, zone)
+    rule = build_rule(definition.rrule, definition.dtstart, definition.timezone)
+    synchronized = next(iter(rule), None) == definition.dtstart
+    if not synchronized and "COUNT" in parts:
+        del parts["COUNT"]
+        parts["UNTIL"] = _utc_text(list(rule)[-1], zone)
+    return ";".join(f"{name}={value}" for name, value in parts.items()), not synchronized

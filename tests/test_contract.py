@@ -600,16 +600,23 @@ def test_instance_shape_and_patch(client, user):
         "2027-03-26T09:00:00",
         "2027-03-27T09:00:00",
     ]
-    assert set(items[0]) == {"id", "recurring_task_id", "occurs_at", "completed", "completed_at"}
+    assert set(items[0]) == {
+        "id",
+        "recurring_task_id",
+        "occurs_at",
+        "original_occurs_at",
+        "skipped",
+        "completed",
+        "completed_at",
+    }
     assert items[0]["recurring_task_id"] == rec["id"] and items[0]["completed_at"] is None
     done = client.patch(f"{url}/{items[0]['id']}", json={"completed": True}, headers=user["headers"])
     assert done.status_code == 200 and done.get_json()["completed"] is True
-    assert (
-        "completed"
-        in assert_problem(client.patch(f"{url}/{items[0]['id']}", json={}, headers=user["headers"]), 422)[
-            "errors"
-        ]
-    )
+    # Every field is optional: an empty body changes nothing.
+    unchanged = client.patch(f"{url}/{items[0]['id']}", json={}, headers=user["headers"])
+    assert unchanged.status_code == 200 and unchanged.get_json() == done.get_json()
+    bad = client.patch(f"{url}/{items[0]['id']}", json={"completed": 1}, headers=user["headers"])
+    assert "completed" in assert_problem(bad, 422)["errors"]
 
 
 def test_instance_window_end_before_start_is_422(client, user):

@@ -39,3 +39,27 @@ def test_priorities_exist_after_migrating(client, user):
         ("high", "High", 3),
         ("urgent", "Urgent", 4),
     ]
+
+
+def test_0004_fills_original_occurs_at_from_occurs_at(empty_database):
+    """Instances stored before migration 0004 keep their time as their rule slot, unskipped."""
+    app = create_app(TestConfig)
+    with app.app_context():
+        flask_migrate.upgrade(revision="0002")
+        with db.engine.begin() as connection:
+            connection.execute(
+                db.text(
+                    "INSERT INTO users (email, password_hash) VALUES ('m@example.com', 'x');"
+                    "INSERT INTO recurring_tasks (user_id, title, rrule, dtstart, timezone)"
+                    " SELECT id, 't', 'FREQ=DAILY', '2027-03-01 09:00', 'UTC' FROM users;"
+                    "INSERT INTO task_instances (recurring_task_id, occurs_at)"
+                    " SELECT id, '2027-03-01 09:00+00' FROM recurring_tasks"
+                )
+            )
+        flask_migrate.upgrade()
+        with db.engine.connect() as connection:
+            rows = connection.execute(
+                db.text("SELECT occurs_at = original_occurs_at, skipped, detached FROM task_instances")
+            ).all()
+        db.engine.dispose()
+    assert [tuple(row) for row in rows] == [(True, False, False)]

@@ -149,10 +149,22 @@ def test_completing_and_reopening_an_instance(client, user):
     }
     reopened = client.patch(url, json={"completed": False}, headers=user["headers"]).get_json()
     assert (reopened["completed"], reopened["completed_at"]) == (False, None)
-    for body in ({}, {"completed": "maybe"}, {"completed": True, "occurs_at": "2027-01-01T00:00:00Z"}):
+    unchanged = client.patch(url, json={}, headers=user["headers"])
+    assert (unchanged.status_code, unchanged.get_json()) == (200, reopened)
+    for body, field in (
+        ({"completed": "maybe"}, "completed"),
+        ({"completed": None}, "completed"),
+        ({"skipped": "yes"}, "skipped"),
+        ({"skipped": None}, "skipped"),
+        ({"occurs_at": "tomorrow"}, "occurs_at"),
+        ({"occurs_at": "0001-01-01T00:00:00"}, "occurs_at"),
+        ({"original_occurs_at": "2027-01-01T00:00:00Z"}, "original_occurs_at"),
+        ({"completed_at": "2027-01-01T00:00:00Z"}, "completed_at"),
+    ):
         response = client.patch(url, json=body, headers=user["headers"])
-        assert response.status_code == 422
+        assert response.status_code == 422, body
         assert response.headers["Content-Type"] == "application/problem+json"
+        assert field in response.get_json()["errors"], body
 
 
 def test_instances_of_other_users_or_other_definitions_are_404(client, user, other_user):

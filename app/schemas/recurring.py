@@ -69,18 +69,6 @@ class RecurringTaskListSchema(Schema):
     items = fields.Nested(RecurringTaskSchema, many=True)
 
 
-class TaskInstanceSchema(Schema):
-    id = fields.Integer(dump_only=True)
-    recurring_task_id = fields.Integer(dump_only=True)
-    occurs_at = UTCDateTime(dump_only=True)
-    completed = JsonBoolean(required=True)
-    completed_at = UTCDateTime(dump_only=True)
-
-
-class TaskInstanceListSchema(Schema):
-    items = fields.Nested(TaskInstanceSchema, many=True)
-
-
 class WindowBound(UserDateTime):
     """A UserDateTime inside the years the expansion can convert (year 1 in a zone east of UTC
     is not a datetime in UTC at all)."""
@@ -90,6 +78,33 @@ class WindowBound(UserDateTime):
         if not MIN_YEAR <= moment.year <= MAX_YEAR:
             raise ValidationError(f"Must be between the years {MIN_YEAR} and {MAX_YEAR}.")
         return moment
+
+
+class TaskInstanceSchema(Schema):
+    """An occurrence; a PATCH body changes any of `completed`, `skipped` and `occurs_at`."""
+
+    id = fields.Integer(dump_only=True)
+    recurring_task_id = fields.Integer(dump_only=True)
+    occurs_at = WindowBound(
+        allow_none=True,
+        metadata={
+            "description": "Where the occurrence is, in UTC. In a PATCH: moves this one occurrence "
+            "(without offset: wall-clock time in the user's zone); null moves it back to "
+            "`original_occurs_at`"
+        },
+    )
+    original_occurs_at = UTCDateTime(
+        dump_only=True, metadata={"description": "Where the rule put the occurrence (its RECURRENCE-ID)"}
+    )
+    skipped = JsonBoolean(
+        metadata={"description": "Skipped (an EXDATE in the calendar feed); false restores it"}
+    )
+    completed = JsonBoolean()
+    completed_at = UTCDateTime(dump_only=True)
+
+
+class TaskInstanceListSchema(Schema):
+    items = fields.Nested(TaskInstanceSchema, many=True)
 
 
 class InstanceWindowArgsSchema(Schema):
