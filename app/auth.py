@@ -21,6 +21,7 @@ from app.schemas.auth import (
     DeleteAccountSchema,
     LoginSchema,
     ProfileSchema,
+    RegistrationSchema,
     SessionListSchema,
     TokenSchema,
     UserSchema,
@@ -53,7 +54,7 @@ class Register(MethodView):
     decorators = [auth_rate_limit()]
 
     @blp.doc(security=[])
-    @blp.arguments(UserSchema)
+    @blp.arguments(RegistrationSchema)
     @blp.response(201, UserSchema)
     @blp.problem_response(409, "The email is already registered")
     @blp.problem_response(429, "Too many attempts (RATELIMIT_AUTH); see Retry-After")
@@ -187,7 +188,7 @@ class Me(MethodView):
         """The caller's account"""
         return current_user
 
-    @blp.arguments(ProfileSchema(partial=True))
+    @blp.arguments(ProfileSchema(partial=True), required=False)
     @blp.response(200, UserSchema)
     def patch(self, data):
         """Change the caller's names or time zone"""

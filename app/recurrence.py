@@ -129,7 +129,7 @@ class RecurringTaskById(MethodView):
         """Get a recurring task with its next 5 occurrences"""
         return _with_upcoming(_get_definition_or_404(recurring_task_id))
 
-    @blp.arguments(RecurringTaskSchema(partial=True))
+    @blp.arguments(RecurringTaskSchema(partial=True), required=False)
     @blp.response(200, RecurringTaskSchema)
     @blp.doc(
         description=f"""Partial; `tags` replaces the set; null clears

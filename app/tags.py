@@ -57,7 +57,7 @@ class TagById(MethodView):
         """Get a tag"""
         return _get_tag_or_404(tag_id)
 
-    @blp.arguments(TagSchema(partial=True))
+    @blp.arguments(TagSchema(partial=True), required=False)
     @blp.response(200, TagSchema)
     @blp.problem_response(409, NAME_TAKEN)
     def patch(self, data, tag_id):

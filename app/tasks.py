@@ -87,7 +87,7 @@ class TaskById(MethodView):
         task = get_task_or_404(task_id)
         return task, {"ETag": _etag(task)}
 
-    @blp.arguments(TaskSchema(partial=True))
+    @blp.arguments(TaskSchema(partial=True), required=False)
     @blp.response(200, TaskSchema, headers=ETAG)
     @blp.problem_response(412, "If-Match does not match the task's current ETag")
     def patch(self, data, task_id):

@@ -18,10 +18,18 @@ class ProfileSchema(Schema):
 
 
 class UserSchema(ProfileSchema):
+    """A user as answered: never a password."""
+
     id = fields.Integer(dump_only=True)
     email = Email(required=True, metadata={"example": "ada@example.com"})
-    password = fields.String(required=True, load_only=True, validate=PASSWORD_LENGTH)
     created_at = UTCDateTime(dump_only=True)
+
+
+class RegistrationSchema(UserSchema):
+    """A new user: a User with a password. A schema of its own, so that the document's User
+    (an answer) has no required password that a generated client would look for."""
+
+    password = fields.String(required=True, load_only=True, validate=PASSWORD_LENGTH)
 
 
 class LoginSchema(Schema):

@@ -18,11 +18,24 @@ MIN_YEAR, MAX_YEAR = 1900, 9998
 MAX_RRULE_LENGTH = 1000
 
 
-class WallClock(fields.DateTime):
+# What the document admits for a wall-clock time: a date and a time, and in a request an
+# optional offset. Answers always have the first form, seconds included and no offset.
+WALL_CLOCK_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?$"
+
+
+class WallClock(fields.String):
     """A local date and time without an offset, e.g. 2027-03-25T09:00:00 (seconds precision).
 
-    An offset in a request is kept on the loaded value; the view converts that instant to
-    wall-clock time in the definition's time zone."""
+    A string in the OpenAPI document, not a `date-time`: RFC 3339 requires an offset, and a
+    typed client would reject the answer. An offset in a request is kept on the loaded value;
+    the view converts that instant to wall-clock time in the definition's time zone."""
+
+    default_error_messages = {"invalid": "Not a valid datetime."}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("metadata", {})
+        kwargs["metadata"] = {"pattern": WALL_CLOCK_PATTERN, **kwargs["metadata"]}
+        super().__init__(**kwargs)
 
     def _serialize(self, value, attr, obj, **kwargs):
         return None if value is None else value.replace(tzinfo=None).isoformat(timespec="seconds")
@@ -51,7 +64,11 @@ class RecurringTaskSchema(Schema):
     dtstart = WallClock(
         required=True,
         metadata={
-            "description": "First occurrence, as wall-clock time in `timezone` (answered without offset)",
+            "description": (
+                "First occurrence, as wall-clock time in `timezone`, years 1900 to 9998. Answered "
+                "without an offset (YYYY-MM-DDThh:mm:ss). Sent with an offset, it is that instant "
+                "read as wall-clock time in `timezone`; fractions of a second are dropped."
+            ),
             "example": "2027-03-25T09:00:00",
         },
     )
@@ -74,7 +91,7 @@ class TaskInstanceSchema(Schema):
     recurring_task_id = fields.Integer(dump_only=True)
     occurs_at = UTCDateTime(dump_only=True)
     completed = JsonBoolean(required=True)
-    completed_at = UTCDateTime(dump_only=True)
+    completed_at = UTCDateTime(dump_only=True, allow_none=True)
 
 
 class TaskInstanceListSchema(Schema):
