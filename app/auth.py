@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.api import Blueprint
 from app.extensions import db, limiter
+from app.links import answer_links
 from app.models import AuthSession, User
 from app.passwords import burn_verification_time
 from app.rate_limits import RATE_LIMITED, auth_limit, login_email_key
@@ -142,6 +143,15 @@ class Sessions(MethodView):
     decorators = [jwt_required()]
 
     @blp.response(200, SessionListSchema)
+    @blp.doc(
+        **answer_links(
+            200,
+            "FirstSession",
+            "/api/v1/auth/sessions/{session_id}",
+            {"session_id": "$response.body#/items/0/id"},
+            methods=("delete",),
+        )
+    )
     def get(self):
         """List the caller's live sessions, newest first"""
         sessions = db.session.scalars(

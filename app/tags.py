@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.api import Blueprint
 from app.extensions import db
+from app.links import answer_links
 from app.models import TAG_NAME_ORDER, Tag
 from app.schemas.tasks import TagListSchema, TagSchema
 
@@ -35,6 +36,7 @@ class Tags(MethodView):
 
     @blp.arguments(TagSchema)
     @blp.response(201, TagSchema, headers=LOCATION)
+    @blp.doc(**answer_links(201, "Tag", "/api/v1/tags/{tag_id}", {"tag_id": "$response.body#/id"}))
     @blp.problem_response(409, NAME_TAKEN)
     def post(self, data):
         """Create a tag

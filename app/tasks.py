@@ -12,6 +12,7 @@ from sqlalchemy import delete, func, literal, literal_column, or_, select, tuple
 from app.api import Blueprint
 from app.extensions import db
 from app.idempotency import IdempotencyKeySchema, commit_or_defer, idempotent
+from app.links import answer_links
 from app.models import Tag, Task
 from app.schemas.tasks import TaskListSchema, TaskQueryArgsSchema, TaskSchema, make_cursor
 from app.tags import resolve_tags
@@ -54,6 +55,7 @@ class Tasks(MethodView):
     @blp.arguments(IdempotencyKeySchema, location="headers", as_kwargs=True)
     @idempotent
     @blp.response(201, TaskSchema, headers=LOCATION)
+    @blp.doc(**answer_links(201, "Task", "/api/v1/tasks/{task_id}", {"task_id": "$response.body#/id"}))
     @blp.problem_response(409, "A request with this Idempotency-Key is still in progress")
     def post(self, data):
         """Create a task

@@ -197,16 +197,15 @@ def check_answer(document: Document, method: str, path: str, response) -> None:
         return
     if response.mimetype not in content:
         raise DocumentMismatch(f"{where}: content type {response.mimetype} not in {sorted(content)}")
-    if method == "HEAD" or not body:
-        if method != "HEAD":
-            raise DocumentMismatch(f"{where}: an empty body where the document gives {response.mimetype}")
+    if method == "HEAD":
         return
+    if not body:
+        raise DocumentMismatch(f"{where}: an empty body where the document gives {response.mimetype}")
     schema = content[response.mimetype].get("schema")
-    if schema is not None:
-        if errors := document.errors(schema, json.loads(body)):
-            raise DocumentMismatch(
-                f"{where}: body does not match the document: {errors[:5]}; body={body[:500]!r}"
-            )
+    if schema is not None and (errors := document.errors(schema, json.loads(body))):
+        raise DocumentMismatch(
+            f"{where}: body does not match the document: {errors[:5]}; body={body[:500]!r}"
+        )
 
 
 _DOCUMENTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()

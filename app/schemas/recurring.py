@@ -3,6 +3,7 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.schemas.common import (
+    NOT_BLANK,
     JsonBoolean,
     Priority,
     TagNames,
@@ -16,6 +17,9 @@ from app.schemas.common import (
 # Occurrences are converted to UTC; these bounds keep every conversion inside datetime's range.
 MIN_YEAR, MAX_YEAR = 1900, 9998
 MAX_RRULE_LENGTH = 1000
+# The shape of every rule the validator accepts: NAME=VALUE parts joined by ";" (what the
+# parts may be and how they combine is in the field's description).
+RRULE_PATTERN = r"^[A-Za-z]+=[A-Za-z0-9,+-]+(;[A-Za-z]+=[A-Za-z0-9,+-]+)*$"
 
 
 # What the document admits for a wall-clock time: a date and a time, and in a request an
@@ -49,7 +53,11 @@ class WallClock(fields.String):
 
 class RecurringTaskSchema(Schema):
     id = fields.Integer(dump_only=True)
-    title = TrimmedString(required=True, validate=validate.Length(min=1, max=200))
+    title = TrimmedString(
+        required=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "Trimmed; a title of spaces only is 422", "pattern": NOT_BLANK},
+    )
     description = fields.String(validate=validate.Length(max=10000))
     priority = Priority(attribute="priority_level")
     tags = TagNames(attribute="tag_names")
@@ -57,8 +65,14 @@ class RecurringTaskSchema(Schema):
         required=True,
         validate=validate.Length(min=1, max=MAX_RRULE_LENGTH),
         metadata={
-            "description": "An RFC 5545 RRULE value without the `RRULE:` prefix; FREQ HOURLY or coarser",
+            "description": (
+                "An RFC 5545 RRULE value without the `RRULE:` prefix, answered as sent. FREQ is "
+                "required and HOURLY or coarser; each part at most once; INTERVAL 1 to 1000; COUNT "
+                "1 to 10000 and not with UNTIL; values in RFC 5545's ranges; a rule with no "
+                "occurrence at all is 422"
+            ),
             "example": "FREQ=WEEKLY;BYDAY=MO,WE",
+            "pattern": RRULE_PATTERN,
         },
     )
     dtstart = WallClock(
@@ -73,7 +87,7 @@ class RecurringTaskSchema(Schema):
         },
     )
     timezone = TimeZone(
-        metadata={"description": "IANA time zone name; default: the user's", "example": "Europe/Berlin"}
+        metadata={"description": "An IANA time-zone name (default: the user's); any other name is 422"}
     )
     created_at = UTCDateTime(dump_only=True)
     updated_at = UTCDateTime(dump_only=True)
@@ -83,7 +97,7 @@ class RecurringTaskSchema(Schema):
 
 
 class RecurringTaskListSchema(Schema):
-    items = fields.Nested(RecurringTaskSchema, many=True)
+    items = fields.Nested(RecurringTaskSchema, many=True, required=True)
 
 
 class TaskInstanceSchema(Schema):
@@ -95,7 +109,7 @@ class TaskInstanceSchema(Schema):
 
 
 class TaskInstanceListSchema(Schema):
-    items = fields.Nested(TaskInstanceSchema, many=True)
+    items = fields.Nested(TaskInstanceSchema, many=True, required=True)
 
 
 class WindowBound(UserDateTime):
@@ -110,8 +124,17 @@ class WindowBound(UserDateTime):
 
 
 class InstanceWindowArgsSchema(Schema):
-    start = WindowBound(metadata={"description": "Inclusive; default: now"})
-    end = WindowBound(metadata={"description": "Exclusive; default: start + 30 days"})
+    start = WindowBound(
+        metadata={
+            "description": "Inclusive; default: now. RFC 3339 (no offset: the user's zone), years 1900-9998"
+        }
+    )
+    end = WindowBound(
+        metadata={
+            "description": "Exclusive; default: start + 30 days; not before start. At most 366 days "
+            "and 1,000 occurrences after start (else 422)"
+        }
+    )
 
     @validates_schema
     def end_not_before_start(self, data, **kwargs):
