@@ -10,6 +10,7 @@ from werkzeug.routing import IntegerConverter
 from app.api import reject_non_json_body, reject_unexpected_query, schema_name
 from app.database import MIGRATIONS_DIR
 from app.extensions import api, cors, db, jwt, limiter, migrate
+from app.openapi import DESCRIPTION
 from app.transactions import init_transactions
 from config import Config
 
@@ -65,6 +66,7 @@ def create_app(config_class: type[Config] = Config) -> Flask:
         app,
         spec_kwargs={
             "marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name),
+            "info": {"description": DESCRIPTION},
             "security": [{"bearerAuth": []}],
             "components": {
                 "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}

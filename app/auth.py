@@ -13,8 +13,8 @@ from sqlalchemy.exc import IntegrityError
 
 from app.api import Blueprint
 from app.extensions import db, limiter
-from app.links import answer_links
 from app.models import AuthSession, User
+from app.openapi import answer_links
 from app.passwords import burn_verification_time
 from app.rate_limits import RATE_LIMITED, auth_limit, login_email_key
 from app.schemas.auth import (

@@ -16,8 +16,8 @@ from sqlalchemy.orm import lazyload
 
 from app.api import Blueprint
 from app.extensions import db
-from app.links import answer_links
 from app.models import RecurringTask, TaskInstance
+from app.openapi import answer_links
 from app.rrules import RuleError, check_schedule, next_occurrences, occurrences_between
 from app.schemas.recurring import (
     InstanceWindowArgsSchema,

@@ -11,8 +11,8 @@ from sqlalchemy.exc import IntegrityError
 
 from app.api import Blueprint
 from app.extensions import db
-from app.links import answer_links
 from app.models import TAG_NAME_ORDER, Tag
+from app.openapi import answer_links
 from app.schemas.tasks import TagListSchema, TagSchema
 
 blp = Blueprint("tags", __name__, url_prefix="/api/v1/tags", description="Tags")

@@ -12,8 +12,8 @@ from sqlalchemy import delete, func, literal, literal_column, or_, select, tuple
 from app.api import Blueprint
 from app.extensions import db
 from app.idempotency import IdempotencyKeySchema, commit_or_defer, idempotent
-from app.links import answer_links
 from app.models import Tag, Task
+from app.openapi import answer_links
 from app.schemas.tasks import TaskListSchema, TaskQueryArgsSchema, TaskSchema, make_cursor
 from app.tags import resolve_tags
 
