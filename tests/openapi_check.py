@@ -45,6 +45,8 @@ DOCUMENT_URI = "urn:openapi-document"
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
 FORMATS = FormatChecker(formats=())
+# Draft 4 has no `false` schema: this one admits no value (a property that must not appear).
+NOTHING = {"not": {}}
 
 
 @FORMATS.checks("date-time", raises=ValueError)
@@ -96,7 +98,7 @@ def as_json_schema(node, *, answer: bool):
         }
         if hidden_names:
             node["properties"] = {
-                name: (False if name in hidden_names else p) for name, p in properties.items()
+                name: (NOTHING if name in hidden_names else p) for name, p in properties.items()
             }
             if "required" in node:
                 node["required"] = [name for name in node["required"] if name not in hidden_names]

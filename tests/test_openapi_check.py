@@ -4,11 +4,12 @@ import json
 
 import pytest
 from flask import Response
+from jsonschema import Draft4Validator
 
 from app import create_app
 from config import TestConfig
 
-from openapi_check import DocumentMismatch, check_answer, document_of
+from openapi_check import DocumentMismatch, as_json_schema, check_answer, document_of
 
 TASK = {
     "id": 1,
@@ -81,3 +82,14 @@ def test_a_route_outside_the_document_must_be_a_404_problem(document):
         check_answer(document, "GET", "/nowhere", answer(404, {"error": "x"}, "application/problem+json"))
     # Pages that are not the JSON API are left alone, by name only.
     check_answer(document, "GET", "/docs", answer(200, None, "text/html"))
+
+
+def test_a_write_only_field_is_neither_required_nor_admitted_in_an_answer():
+    registration = {
+        "type": "object",
+        "properties": {"email": {"type": "string"}, "password": {"type": "string", "writeOnly": True}},
+        "required": ["email", "password"],
+    }
+    schema = Draft4Validator(as_json_schema(registration, answer=True))
+    assert schema.is_valid({"email": "a@example.com"})
+    assert not schema.is_valid({"email": "a@example.com", "password": "secret"})
