@@ -167,7 +167,7 @@ def test_the_generated_client_round_trips_every_operation(generated, server):
         description="all set",
         completed=True,
         due_at=due,
-        priority=m.TaskPriorityType1.HIGH,
+        priority=m.PriorityName.HIGH,
         tags=["Work", "new"],
     )
     task = run.call("tasks.post_api_v1_tasks", 201, "Task", client=me, body=full, idempotency_key="k-1")
@@ -181,7 +181,7 @@ def test_the_generated_client_round_trips_every_operation(generated, server):
         "tasks.patch_api_v1_tasks_task_id", 200, "Task", client=me, task_id=task.id, body=cleared
     )
     assert (patched.due_at, patched.priority, patched.completed_at, patched.tags) == (None, None, None, [])
-    set_again = m.TaskPatch(due_at=due, priority=m.TaskPatchPriorityType1.URGENT, tags=["Work"])
+    set_again = m.TaskPatch(due_at=due, priority=m.PriorityName.URGENT, tags=["Work"])
     run.call("tasks.patch_api_v1_tasks_task_id", 200, "Task", client=me, task_id=bare.id, body=set_again)
     run.call("tasks.patch_api_v1_tasks_task_id", 200, "Task", client=me, task_id=bare.id)
     run.call("tasks.get_api_v1_tasks_task_id", 200, "Task", client=me, task_id=bare.id)
@@ -232,7 +232,7 @@ def test_the_generated_client_round_trips_every_operation(generated, server):
         client=me,
         recurring_task_id=rid,
     )
-    change = m.RecurringTaskPatch(priority=m.RecurringTaskPatchPriorityType1.LOW, description="daily")
+    change = m.RecurringTaskPatch(priority=m.PriorityName.LOW, description="daily")
     changed = run.call(
         "recurring_tasks.patch_api_v1_recurring_tasks_recurring_task_id",
         200,

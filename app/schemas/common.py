@@ -13,6 +13,9 @@ TAGS_PER_ITEM_MAX = 20
 # The priorities table's rows, by name; the seed and the first migration insert exactly these.
 PRIORITY_LEVELS = {"low": 1, "medium": 2, "high": 3, "urgent": 4}
 PRIORITY_NAMES = {level: name for name, level in PRIORITY_LEVELS.items()}
+# The document's component for a priority name; app/__init__.py adds it to the document.
+PRIORITY_NAME_SCHEMA = {"type": "string", "enum": list(PRIORITY_LEVELS), "description": "A priority by name"}
+PRIORITY_NAME_REF = "#/components/schemas/PriorityName"
 _TIMEZONES = frozenset(available_timezones())
 # For the OpenAPI document: a string with a character that is not whitespace. Trimmed fields with
 # a minimum length refuse a value of spaces only, whatever its length before trimming.
@@ -146,8 +149,15 @@ class Priority(fields.String):
 
     def __init__(self, **kwargs):
         kwargs.setdefault("allow_none", True)
-        names = [*PRIORITY_LEVELS, None] if kwargs["allow_none"] else list(PRIORITY_LEVELS)
-        super().__init__(**with_metadata(kwargs, enum=names))
+        # In the document: one named enum, or null (null spelled out in OpenAPI 3.0's way), so
+        # that a generated client has one PriorityName type and None for the field.
+        if kwargs["allow_none"]:
+            metadata = {
+                "anyOf": [{"$ref": PRIORITY_NAME_REF}, {"type": "string", "nullable": True, "enum": [None]}]
+            }
+        else:
+            metadata = {"enum": list(PRIORITY_LEVELS)}
+        super().__init__(**with_metadata(kwargs, **metadata))
 
     def _serialize(self, value, attr, obj, **kwargs):
         return None if value is None else PRIORITY_NAMES[value]
