@@ -11,6 +11,8 @@ from app.api import reject_non_json_body, reject_unexpected_query, schema_name
 from app.database import MIGRATIONS_DIR
 from app.extensions import api, cors, db, jwt, limiter, migrate
 from app.metrics import init_metrics
+from app.openapi import DESCRIPTION
+from app.schemas.common import PRIORITY_NAME_SCHEMA
 from app.transactions import init_transactions
 from config import Config
 
@@ -67,9 +69,13 @@ def create_app(config_class: type[Config] = Config) -> Flask:
         app,
         spec_kwargs={
             "marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name),
+            "info": {"description": DESCRIPTION},
             "security": [{"bearerAuth": []}],
             "components": {
-                "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
+                "securitySchemes": {
+                    "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                },
+                "schemas": {"PriorityName": PRIORITY_NAME_SCHEMA},
             },
         },
     )

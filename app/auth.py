@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from app.api import Blueprint, json_response
 from app.extensions import db, limiter
 from app.models import AuthSession, User
+from app.openapi import answer_links
 from app.passwords import burn_verification_time
 from app.rate_limits import RATE_LIMITED, auth_limit, login_email_key
 from app.schemas.auth import (
@@ -21,6 +22,7 @@ from app.schemas.auth import (
     DeleteAccountSchema,
     LoginSchema,
     ProfileSchema,
+    RegistrationSchema,
     SessionListSchema,
     TokenSchema,
     UserSchema,
@@ -75,7 +77,7 @@ class Register(MethodView):
     decorators = [auth_rate_limit()]
 
     @blp.doc(security=[])
-    @blp.arguments(UserSchema)
+    @blp.arguments(RegistrationSchema)
     @blp.response(201, UserSchema)
     @blp.problem_response(409, "The email is already registered")
     @blp.problem_response(429, "Too many attempts (RATELIMIT_AUTH); see Retry-After")
@@ -163,6 +165,15 @@ class Sessions(MethodView):
     decorators = [jwt_required()]
 
     @blp.response(200, SessionListSchema)
+    @blp.doc(
+        **answer_links(
+            200,
+            "FirstSession",
+            "/api/v1/auth/sessions/{session_id}",
+            {"session_id": "$response.body#/items/0/id"},
+            methods=("delete",),
+        )
+    )
     def get(self):
         """List the caller's live sessions, newest first"""
         sessions = db.session.scalars(
@@ -209,7 +220,7 @@ class Me(MethodView):
         """The caller's account"""
         return json_response(require_live_session(db.session.execute(ME, session_params()).first()).body)
 
-    @blp.arguments(ProfileSchema(partial=True))
+    @blp.arguments(ProfileSchema(partial=True), required=False)
     @blp.response(200, UserSchema)
     def patch(self, data):
         """Change the caller's names or time zone"""

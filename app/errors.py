@@ -24,10 +24,11 @@ _UNAVAILABLE_SQLSTATES = {"57P01", "57P02", "57P03", "53300"}
 class ProblemSchema(Schema):
     """An RFC 9457 problem details document."""
 
-    type = fields.String(metadata={"example": "about:blank"})
-    title = fields.String(metadata={"example": "Unprocessable Entity"})
-    status = fields.Integer(metadata={"example": 422})
-    detail = fields.String(metadata={"example": "The request body is invalid."})
+    # Every problem has these four (the schema is only ever an answer, never loaded).
+    type = fields.String(required=True, metadata={"example": "about:blank"})
+    title = fields.String(required=True, metadata={"example": "Unprocessable Entity"})
+    status = fields.Integer(required=True, metadata={"example": 422})
+    detail = fields.String(required=True, metadata={"example": "The request body is invalid."})
     errors = fields.Dict(
         keys=fields.String(),
         values=fields.List(fields.String()),

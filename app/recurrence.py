@@ -17,6 +17,7 @@ from sqlalchemy.orm import lazyload
 from app.api import Blueprint
 from app.extensions import db
 from app.models import RecurringTask, TaskInstance
+from app.openapi import answer_links
 from app.rrules import RuleError, check_schedule, next_occurrences, occurrences_between
 from app.schemas.recurring import (
     InstanceWindowArgsSchema,
@@ -122,6 +123,23 @@ class RecurringTasks(MethodView):
     @blp.arguments(RecurringTaskSchema)
     @blp.response(201, RecurringTaskSchema, headers={"Location": {"schema": {"type": "string"}}})
     @blp.doc(description=_DECISIONS)
+    @blp.doc(
+        **answer_links(
+            201,
+            "RecurringTask",
+            "/api/v1/recurring-tasks/{recurring_task_id}",
+            {"recurring_task_id": "$response.body#/id"},
+        )
+    )
+    @blp.doc(
+        **answer_links(
+            201,
+            "Instances",
+            "/api/v1/recurring-tasks/{recurring_task_id}/instances",
+            {"recurring_task_id": "$response.body#/id"},
+            methods=("get",),
+        )
+    )
     def post(self, data):
         """Create a recurring task"""
         definition = RecurringTask(user_id=current_user.id, timezone=current_user.timezone)
@@ -141,7 +159,7 @@ class RecurringTaskById(MethodView):
         """Get a recurring task with its next 5 occurrences"""
         return _with_upcoming(_get_definition_or_404(recurring_task_id))
 
-    @blp.arguments(RecurringTaskSchema(partial=True))
+    @blp.arguments(RecurringTaskSchema(partial=True), required=False)
     @blp.response(200, RecurringTaskSchema)
     @blp.doc(
         description=f"""Partial; `tags` replaces the set; null clears
@@ -186,6 +204,18 @@ class TaskInstances(MethodView):
 
     @blp.arguments(InstanceWindowArgsSchema, location="query")
     @blp.response(200, TaskInstanceListSchema)
+    @blp.doc(
+        **answer_links(
+            200,
+            "FirstInstance",
+            "/api/v1/recurring-tasks/{recurring_task_id}/instances/{instance_id}",
+            {
+                "recurring_task_id": "$request.path.recurring_task_id",
+                "instance_id": "$response.body#/items/0/id",
+            },
+            methods=("patch",),
+        )
+    )
     def get(self, args, recurring_task_id):
         """List the occurrences in a window, storing them as instances on first read
 

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from app.api import Blueprint
 from app.extensions import db
 from app.models import TAG_NAME_ORDER, Tag
+from app.openapi import answer_links
 from app.schemas.tasks import TagListSchema, TagSchema
 
 blp = Blueprint("tags", __name__, url_prefix="/api/v1/tags", description="Tags")
@@ -35,6 +36,7 @@ class Tags(MethodView):
 
     @blp.arguments(TagSchema)
     @blp.response(201, TagSchema, headers=LOCATION)
+    @blp.doc(**answer_links(201, "Tag", "/api/v1/tags/{tag_id}", {"tag_id": "$response.body#/id"}))
     @blp.problem_response(409, NAME_TAKEN)
     def post(self, data):
         """Create a tag
@@ -57,7 +59,7 @@ class TagById(MethodView):
         """Get a tag"""
         return _get_tag_or_404(tag_id)
 
-    @blp.arguments(TagSchema(partial=True))
+    @blp.arguments(TagSchema(partial=True), required=False)
     @blp.response(200, TagSchema)
     @blp.problem_response(409, NAME_TAKEN)
     def patch(self, data, tag_id):

@@ -15,6 +15,7 @@ from app.api import Blueprint, json_response
 from app.extensions import db
 from app.idempotency import IdempotencyKeySchema, commit_or_defer, idempotent
 from app.models import TAG_NAME_ORDER, AuthSession, Tag, Task
+from app.openapi import answer_links
 from app.schemas.common import Priority, UTCDateTime
 from app.schemas.tasks import TaskListSchema, TaskQueryArgsSchema, TaskSchema, make_cursor
 from app.tags import resolve_tags
@@ -144,6 +145,7 @@ class Tasks(MethodView):
     @blp.arguments(IdempotencyKeySchema, location="headers", as_kwargs=True)
     @idempotent
     @blp.response(201, TaskSchema, headers=LOCATION)
+    @blp.doc(**answer_links(201, "Task", "/api/v1/tasks/{task_id}", {"task_id": "$response.body#/id"}))
     @blp.problem_response(409, "A request with this Idempotency-Key is still in progress")
     def post(self, data):
         """Create a task
@@ -177,7 +179,7 @@ class TaskById(MethodView):
             abort(404, message="Task not found.")
         return json_response(row.body), {"ETag": _etag(json.loads(row.body))}
 
-    @blp.arguments(TaskSchema(partial=True))
+    @blp.arguments(TaskSchema(partial=True), required=False)
     @blp.response(200, TaskSchema, headers=ETAG)
     @blp.problem_response(412, "If-Match does not match the task's current ETag")
     def patch(self, data, task_id):

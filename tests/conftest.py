@@ -15,12 +15,15 @@ from pathlib import Path
 import flask_migrate
 import pgserver
 import pytest
+from flask import Flask
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.pool import NullPool
 
 from app import create_app
 from app.extensions import db
 from config import TestConfig
+
+from openapi_check import MISMATCHES, DocumentCheckedClient
 
 PASSWORD = "correct horse battery"
 
@@ -38,6 +41,21 @@ TASK_FIELDS = {
     "created_at",
     "updated_at",
 }
+
+
+# Every test client of every app the suite builds checks each answer against /openapi.json.
+Flask.test_client_class = DocumentCheckedClient
+
+
+@pytest.fixture(autouse=True)
+def _answers_match_the_document():
+    """Fail the test if any of its answers broke the document, also one in a thread of the test."""
+    MISMATCHES.clear()
+    yield
+    if MISMATCHES:
+        found = list(MISMATCHES)
+        MISMATCHES.clear()
+        pytest.fail("answers that /openapi.json does not describe:\n" + "\n".join(found), pytrace=False)
 
 
 def assert_problem(response, status):

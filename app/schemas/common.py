@@ -13,7 +13,19 @@ TAGS_PER_ITEM_MAX = 20
 # The priorities table's rows, by name; the seed and the first migration insert exactly these.
 PRIORITY_LEVELS = {"low": 1, "medium": 2, "high": 3, "urgent": 4}
 PRIORITY_NAMES = {level: name for name, level in PRIORITY_LEVELS.items()}
+# The document's component for a priority name; app/__init__.py adds it to the document.
+PRIORITY_NAME_SCHEMA = {"type": "string", "enum": list(PRIORITY_LEVELS), "description": "A priority by name"}
+PRIORITY_NAME_REF = "#/components/schemas/PriorityName"
 _TIMEZONES = frozenset(available_timezones())
+# For the OpenAPI document: a string with a character that is not whitespace. Trimmed fields with
+# a minimum length refuse a value of spaces only, whatever its length before trimming.
+NOT_BLANK = r"\S"
+
+
+def with_metadata(kwargs: dict, **defaults) -> dict:
+    """Field keyword arguments whose `metadata` (the field's OpenAPI properties) has `defaults`
+    under what the caller gave: how a custom field tells the document what it checks."""
+    return {**kwargs, "metadata": {**defaults, **kwargs.get("metadata", {})}}
 
 
 def normalize_email(value: str) -> str:
@@ -22,6 +34,16 @@ def normalize_email(value: str) -> str:
 
 class Email(fields.String):
     """An email address: trimmed, lower-cased, syntactically valid, at most 254 characters."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            **with_metadata(
+                kwargs,
+                format="email",
+                maxLength=MAX_EMAIL_LENGTH,
+                description="Trimmed and lower-cased; checked for syntax only (no DNS look-up)",
+            )
+        )
 
     def _deserialize(self, value, attr, data, **kwargs):
         email = normalize_email(super()._deserialize(value, attr, data, **kwargs))
@@ -37,6 +59,15 @@ class Email(fields.String):
 
 class TimeZone(fields.String):
     """An IANA time zone name such as Europe/Berlin."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            **with_metadata(
+                kwargs,
+                description="An IANA time-zone name, e.g. Europe/Berlin; any other name is 422",
+                example="Europe/Berlin",
+            )
+        )
 
     def _deserialize(self, value, attr, data, **kwargs):
         name = super()._deserialize(value, attr, data, **kwargs).strip()
@@ -101,6 +132,18 @@ class UserDateTime(UTCDateTime):
     """A request datetime: with an offset it is that instant; without one it is
     wall-clock time in the calling user's time zone. Loaded as an aware UTC datetime."""
 
+    def __init__(self, **kwargs):
+        super().__init__(
+            **with_metadata(
+                kwargs,
+                description=(
+                    "RFC 3339. Answered in UTC. A request may leave out the offset: the time is then "
+                    "wall-clock time in the user's `timezone`. An instant outside the years 1 to "
+                    "9999 in UTC is 422"
+                ),
+            )
+        )
+
     def _deserialize(self, value, attr, data, **kwargs):
         parsed = parse_datetime(self, value)
         if parsed.tzinfo is None:
@@ -116,8 +159,15 @@ class Priority(fields.String):
 
     def __init__(self, **kwargs):
         kwargs.setdefault("allow_none", True)
-        kwargs.setdefault("metadata", {"enum": [*PRIORITY_LEVELS, None]})
-        super().__init__(**kwargs)
+        # In the document: one named enum, or null (null spelled out in OpenAPI 3.0's way), so
+        # that a generated client has one PriorityName type and None for the field.
+        if kwargs["allow_none"]:
+            metadata = {
+                "anyOf": [{"$ref": PRIORITY_NAME_REF}, {"type": "string", "nullable": True, "enum": [None]}]
+            }
+        else:
+            metadata = {"enum": list(PRIORITY_LEVELS)}
+        super().__init__(**with_metadata(kwargs, **metadata))
 
     def _serialize(self, value, attr, obj, **kwargs):
         return None if value is None else PRIORITY_NAMES[value]
@@ -140,7 +190,14 @@ class TagNames(fields.List):
     case) count once, the first spelling winning. Dumped from a model's `tag_names`."""
 
     def __init__(self, **kwargs):
-        super().__init__(TrimmedString(validate=validate.Length(min=1, max=TAG_NAME_MAX)), **kwargs)
+        name = TrimmedString(
+            validate=validate.Length(min=1, max=TAG_NAME_MAX), metadata={"pattern": NOT_BLANK}
+        )
+        description = (
+            f"Tag names, each trimmed, 1 to {TAG_NAME_MAX} characters; at most {TAGS_PER_ITEM_MAX} "
+            "once names repeated ignoring case count once (the first spelling wins)"
+        )
+        super().__init__(name, **with_metadata(kwargs, maxItems=TAGS_PER_ITEM_MAX, description=description))
 
     def _serialize(self, value, attr, obj, **kwargs):
         return None if value is None else list(value)

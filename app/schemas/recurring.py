@@ -3,6 +3,7 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.schemas.common import (
+    NOT_BLANK,
     JsonBoolean,
     Priority,
     TagNames,
@@ -16,13 +17,29 @@ from app.schemas.common import (
 # Occurrences are converted to UTC; these bounds keep every conversion inside datetime's range.
 MIN_YEAR, MAX_YEAR = 1900, 9998
 MAX_RRULE_LENGTH = 1000
+# The shape of every rule the validator accepts: NAME=VALUE parts joined by ";" (what the
+# parts may be and how they combine is in the field's description).
+RRULE_PATTERN = r"^[A-Za-z]+=[A-Za-z0-9,+-]+(;[A-Za-z]+=[A-Za-z0-9,+-]+)*$"
 
 
-class WallClock(fields.DateTime):
+# What the document admits for a wall-clock time: a date and a time, and in a request an
+# optional offset. Answers always have the first form, seconds included and no offset.
+WALL_CLOCK_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?$"
+
+
+class WallClock(fields.String):
     """A local date and time without an offset, e.g. 2027-03-25T09:00:00 (seconds precision).
 
-    An offset in a request is kept on the loaded value; the view converts that instant to
-    wall-clock time in the definition's time zone."""
+    A string in the OpenAPI document, not a `date-time`: RFC 3339 requires an offset, and a
+    typed client would reject the answer. An offset in a request is kept on the loaded value;
+    the view converts that instant to wall-clock time in the definition's time zone."""
+
+    default_error_messages = {"invalid": "Not a valid datetime."}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("metadata", {})
+        kwargs["metadata"] = {"pattern": WALL_CLOCK_PATTERN, **kwargs["metadata"]}
+        super().__init__(**kwargs)
 
     def _serialize(self, value, attr, obj, **kwargs):
         return None if value is None else value.replace(tzinfo=None).isoformat(timespec="seconds")
@@ -36,7 +53,11 @@ class WallClock(fields.DateTime):
 
 class RecurringTaskSchema(Schema):
     id = fields.Integer(dump_only=True)
-    title = TrimmedString(required=True, validate=validate.Length(min=1, max=200))
+    title = TrimmedString(
+        required=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "Trimmed; a title of spaces only is 422", "pattern": NOT_BLANK},
+    )
     description = fields.String(validate=validate.Length(max=10000))
     priority = Priority(attribute="priority_level")
     tags = TagNames(attribute="tag_names")
@@ -44,19 +65,29 @@ class RecurringTaskSchema(Schema):
         required=True,
         validate=validate.Length(min=1, max=MAX_RRULE_LENGTH),
         metadata={
-            "description": "An RFC 5545 RRULE value without the `RRULE:` prefix; FREQ HOURLY or coarser",
+            "description": (
+                "An RFC 5545 RRULE value without the `RRULE:` prefix, answered as sent. FREQ is "
+                "required and HOURLY or coarser; each part at most once; INTERVAL 1 to 1000; COUNT "
+                "1 to 10000 and not with UNTIL; values in RFC 5545's ranges; a rule with no "
+                "occurrence at all is 422"
+            ),
             "example": "FREQ=WEEKLY;BYDAY=MO,WE",
+            "pattern": RRULE_PATTERN,
         },
     )
     dtstart = WallClock(
         required=True,
         metadata={
-            "description": "First occurrence, as wall-clock time in `timezone` (answered without offset)",
+            "description": (
+                "First occurrence, as wall-clock time in `timezone`, years 1900 to 9998. Answered "
+                "without an offset (YYYY-MM-DDThh:mm:ss). Sent with an offset, it is that instant "
+                "read as wall-clock time in `timezone`; fractions of a second are dropped."
+            ),
             "example": "2027-03-25T09:00:00",
         },
     )
     timezone = TimeZone(
-        metadata={"description": "IANA time zone name; default: the user's", "example": "Europe/Berlin"}
+        metadata={"description": "An IANA time-zone name (default: the user's); any other name is 422"}
     )
     created_at = UTCDateTime(dump_only=True)
     updated_at = UTCDateTime(dump_only=True)
@@ -66,7 +97,7 @@ class RecurringTaskSchema(Schema):
 
 
 class RecurringTaskListSchema(Schema):
-    items = fields.Nested(RecurringTaskSchema, many=True)
+    items = fields.Nested(RecurringTaskSchema, many=True, required=True)
 
 
 class WindowBound(UserDateTime):
@@ -100,16 +131,25 @@ class TaskInstanceSchema(Schema):
         metadata={"description": "Skipped (an EXDATE in the calendar feed); false restores it"}
     )
     completed = JsonBoolean()
-    completed_at = UTCDateTime(dump_only=True)
+    completed_at = UTCDateTime(dump_only=True, allow_none=True)
 
 
 class TaskInstanceListSchema(Schema):
-    items = fields.Nested(TaskInstanceSchema, many=True)
+    items = fields.Nested(TaskInstanceSchema, many=True, required=True)
 
 
 class InstanceWindowArgsSchema(Schema):
-    start = WindowBound(metadata={"description": "Inclusive; default: now"})
-    end = WindowBound(metadata={"description": "Exclusive; default: start + 30 days"})
+    start = WindowBound(
+        metadata={
+            "description": "Inclusive; default: now. RFC 3339 (no offset: the user's zone), years 1900-9998"
+        }
+    )
+    end = WindowBound(
+        metadata={
+            "description": "Exclusive; default: start + 30 days; not before start. At most 366 days "
+            "and 1,000 occurrences after start (else 422)"
+        }
+    )
 
     @validates_schema
     def end_not_before_start(self, data, **kwargs):

@@ -9,6 +9,7 @@ from itsdangerous import BadData, URLSafeSerializer
 from marshmallow import Schema, ValidationError, fields, post_load, validate
 
 from app.schemas.common import (
+    NOT_BLANK,
     TAG_NAME_MAX,
     TAGS_PER_ITEM_MAX,
     JsonBoolean,
@@ -40,13 +41,14 @@ _NOT_PINNED = ("cursor", "limit")
 
 
 class PrioritySchema(Schema):
-    name = fields.String(metadata={"example": "high"})
-    label = fields.String(metadata={"example": "High"})
-    level = fields.Integer(metadata={"example": 3})
+    # Answer-only schemas mark every field required: it is in every answer.
+    name = fields.String(required=True, metadata={"example": "high"})
+    label = fields.String(required=True, metadata={"example": "High"})
+    level = fields.Integer(required=True, metadata={"example": 3})
 
 
 class PriorityListSchema(Schema):
-    items = fields.Nested(PrioritySchema, many=True)
+    items = fields.Nested(PrioritySchema, many=True, required=True)
 
 
 class TagSchema(Schema):
@@ -54,23 +56,32 @@ class TagSchema(Schema):
     name = TrimmedString(
         required=True,
         validate=validate.Length(min=1, max=TAG_NAME_MAX),
-        metadata={"description": "Unique per user, ignoring case"},
+        metadata={
+            "description": "Unique per user, ignoring case (a taken name is 409); trimmed, so a name of "
+            "spaces only is 422",
+            "pattern": NOT_BLANK,
+        },
     )
     color = fields.String(
         allow_none=True,
         validate=validate.Regexp(r"^#[0-9A-Fa-f]{6}\Z", error="Must be a color like #1A2B3C."),
-        metadata={"example": "#FF8800"},
+        # The validator's \Z is Python's; the document's regular expressions are ECMA 262.
+        metadata={"example": "#FF8800", "pattern": "^#[0-9A-Fa-f]{6}$"},
     )
     created_at = UTCDateTime(dump_only=True)
 
 
 class TagListSchema(Schema):
-    items = fields.Nested(TagSchema, many=True)
+    items = fields.Nested(TagSchema, many=True, required=True)
 
 
 class TaskSchema(Schema):
     id = fields.Integer(dump_only=True)
-    title = TrimmedString(required=True, validate=validate.Length(min=1, max=TITLE_MAX))
+    title = TrimmedString(
+        required=True,
+        validate=validate.Length(min=1, max=TITLE_MAX),
+        metadata={"description": "Trimmed; a title of spaces only is 422", "pattern": NOT_BLANK},
+    )
     description = fields.String(load_default="", validate=validate.Length(max=DESCRIPTION_MAX))
     completed = JsonBoolean(
         load_default=False,
@@ -78,22 +89,30 @@ class TaskSchema(Schema):
     )
     completed_at = UTCDateTime(dump_only=True, allow_none=True)
     due_at = UserDateTime(
-        allow_none=True, metadata={"description": "Without an offset: the user's time zone"}
+        allow_none=True,
+        metadata={
+            "description": "RFC 3339; without an offset: wall-clock time in the user's `timezone`. "
+            "Answered in UTC. An instant outside the years 1 to 9999 in UTC is 422"
+        },
     )
     priority = Priority(attribute="priority_level")
     tags = TagNames(
         attribute="tag_names",
         load_default=list,
-        metadata={"description": "Tag names; unknown ones are created. Answered sorted by name"},
+        metadata={
+            "description": f"Tag names, each trimmed, 1 to {TAG_NAME_MAX} characters; at most "
+            f"{TAGS_PER_ITEM_MAX} once names repeated ignoring case count once (the first spelling "
+            "wins). Unknown ones are created. Answered sorted by name"
+        },
     )
     created_at = UTCDateTime(dump_only=True)
     updated_at = UTCDateTime(dump_only=True)
 
 
 class TaskListSchema(Schema):
-    items = fields.Nested(TaskSchema, many=True)
+    items = fields.Nested(TaskSchema, many=True, required=True)
     next_cursor = fields.String(
-        allow_none=True, metadata={"description": "Pass as `cursor` for the next page"}
+        required=True, allow_none=True, metadata={"description": "Pass as `cursor` for the next page"}
     )
 
 
@@ -101,16 +120,24 @@ class TaskQueryArgsSchema(Schema):
     completed = QueryBoolean()
     priority = Priority(allow_none=False)
     tag = fields.List(
-        TrimmedString(validate=validate.Length(min=1, max=TAG_NAME_MAX)),
+        TrimmedString(validate=validate.Length(min=1, max=TAG_NAME_MAX), metadata={"pattern": NOT_BLANK}),
         validate=validate.Length(max=TAGS_PER_ITEM_MAX),
         metadata={"description": "Repeat to require every one of the tags (matched ignoring case)"},
     )
-    due_after = UserDateTime(metadata={"description": "due_at at or after this instant"})
-    due_before = UserDateTime(metadata={"description": "due_at before this instant"})
+    due_after = UserDateTime(
+        metadata={"description": "due_at at or after this instant (RFC 3339; no offset: the user's zone)"}
+    )
+    due_before = UserDateTime(
+        metadata={"description": "due_at before this instant (RFC 3339; no offset: the user's zone)"}
+    )
     overdue = QueryBoolean(metadata={"description": "true: due in the past and not completed"})
     q = TrimmedString(
         validate=validate.Length(min=1, max=SEARCH_MAX),
-        metadata={"description": "Full-text search (English) over title and description, web-search syntax"},
+        metadata={
+            "description": "Full-text search (English) over title and description, web-search syntax; "
+            "trimmed, so spaces only are 422",
+            "pattern": NOT_BLANK,
+        },
     )
     sort = fields.String(load_default="-created_at", validate=validate.OneOf(SORTS))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))
