@@ -9,7 +9,8 @@ from werkzeug.routing import IntegerConverter
 
 from app.api import reject_non_json_body, reject_unexpected_query, schema_name
 from app.database import MIGRATIONS_DIR
-from app.extensions import api, cors, db, jwt, limiter, migrate
+from app.extensions import api, cors, db, jwt, migrate
+from app.rate_limits import init_rate_limits
 from app.transactions import init_transactions
 from config import Config
 
@@ -53,7 +54,6 @@ def create_app(config_class: type[Config] = Config) -> Flask:
     init_transactions(app, db)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=False)
     jwt.init_app(app)
-    limiter.init_app(app)
     if app.config["CORS_ORIGINS"]:
         cors.init_app(
             app,
@@ -79,6 +79,7 @@ def create_app(config_class: type[Config] = Config) -> Flask:
     for module in (health, auth, password_reset, priorities, tags, tasks, recurrence):
         api.register_blueprint(module.blp)
     app.register_blueprint(docs.blp)  # a page, not an API route: kept out of /openapi.json
+    init_rate_limits(app)  # after the views are imported: it wraps the ones marked @rate_limited
     app.before_request(reject_non_json_body)
     app.before_request(reject_unexpected_query)
     register_error_handlers(app)

@@ -1,81 +1,37 @@
-"""Rate limits of the auth routes: a Flask-Limiter that keeps its settings per app, and the keys.
+"""Rate limits of the auth routes (register, login, password-reset): one Flask-Limiter per app.
 
-Flask-Limiter stores its storage, switch and key prefix on the extension object itself, so
-with one unbound limiter and several apps in a process (the tests build apps with limits on
-and off, in memory and in Redis) the app initialised last would decide for all of them.
-`AppLimiter` keeps those attributes in `app.extensions` instead.
+Design. `init_rate_limits(app)` builds a `Limiter` for that app alone in `create_app` and keeps
+it in `app.extensions["rate_limits"]`, so its storage, switch, key prefix and in-memory
+fallback are that app's (the tests build apps with limits on and off, in memory and in
+Redis, in one process) without reaching into the extension's private attributes. The views
+say what they need with `@rate_limited(...)`, a marker that names the keys and nothing else;
+at start-up each marked view is wrapped once by that app's `limiter.limit(...)` (the library's
+public decorator), and at request time the marker calls the wrapped view of the current app.
+Limits are therefore applied at registration, per app, and a route without the marker never
+reaches the limiter's decorator.
+
+Flask-Limiter 4 always adds a `before_request` hook (for default and application limits; it
+has no `auto_check` switch any more). We have neither, so its `request_filter` exempts every
+request the marker has not flagged, which ends that hook after a dictionary look-up instead of
+resolving limits for every route; measured in README, Performance. With RATELIMIT_ENABLED off
+no hook is installed at all.
 """
 
 import hashlib
+from collections.abc import Callable
+from functools import reduce, wraps
 
-from flask import current_app, has_app_context, request
+from flask import Flask, current_app, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
 from app.schemas.common import normalize_email
 
 RATE_LIMITED = "Too many attempts; retry after the number of seconds in Retry-After."
+EXTENSION = "rate_limits"
 
-# Every attribute Flask-Limiter's init_app sets or its request hooks change.
-_PER_APP_ATTRIBUTES = (
-    "enabled",
-    "initialized",
-    "_storage",
-    "_limiter",
-    "_strategy",
-    "_storage_dead",
-    "_fallback_storage",
-    "_fallback_limiter",
-    "_in_memory_fallback_enabled",
-    "_key_prefix",
-    "_headers_enabled",
-    "_header_mapping",
-    "_retry_after",
-    "_swallow_errors",
-    "_fail_on_first_breach",
-    "_request_identifier",
-    "_on_breach",
-    "_on_meta_breach",
-)
-
-
-class _PerApp:
-    """An attribute read from the current app's settings, falling back to the constructor's value."""
-
-    def __set_name__(self, owner, name: str) -> None:
-        self.name = name
-
-    def __get__(self, limiter, owner=None):
-        if limiter is None:
-            return self
-        settings = _app_settings()
-        if settings is not None and self.name in settings:
-            return settings[self.name]
-        return limiter._defaults.get(self.name)
-
-    def __set__(self, limiter, value) -> None:
-        settings = _app_settings()
-        (limiter._defaults if settings is None else settings)[self.name] = value
-
-
-def _app_settings() -> dict | None:
-    return current_app.extensions.setdefault("limiter_settings", {}) if has_app_context() else None
-
-
-class AppLimiter(Limiter):
-    def __init__(self, *args, **kwargs) -> None:
-        self._defaults: dict = {}
-        super().__init__(*args, **kwargs)
-
-    def init_app(self, app) -> None:
-        with app.app_context():
-            super().init_app(app)
-
-
-for _name in _PER_APP_ATTRIBUTES:
-    _attribute = _PerApp()
-    _attribute.__set_name__(AppLimiter, _name)
-    setattr(AppLimiter, _name, _attribute)
+# (view, key functions) of every view marked with @rate_limited; wrapped per app at start-up.
+_MARKED: list[tuple[Callable, tuple[Callable[[], str], ...]]] = []
 
 
 def auth_limit() -> str:
@@ -91,3 +47,48 @@ def login_email_key() -> str:
     # No usable email: the body fails validation anyway; count it per address, apart from
     # the address limit's own key.
     return f"no-email:{get_remote_address()}"
+
+
+def rate_limited(*key_funcs: Callable[[], str]):
+    """Mark a view: `RATELIMIT_AUTH` on it, counted on its own per each of `key_funcs`
+    (the client address if none). Over the limit the view answers 429 with Retry-After."""
+    keys = key_funcs or (get_remote_address,)
+
+    def mark(view):
+        @wraps(view)
+        def limited(*args, **kwargs):
+            limited_views = current_app.extensions[EXTENSION].views
+            if not limited_views:  # RATELIMIT_ENABLED off
+                return view(*args, **kwargs)
+            g.rate_limited = True  # lets this request past the limiter's request filter
+            return limited_views[view](*args, **kwargs)
+
+        _MARKED.append((view, keys))
+        return limited
+
+    return mark
+
+
+class RateLimits:
+    """One app's limiter and its marked views, each wrapped by that limiter's `limit()`."""
+
+    def __init__(self, app: Flask) -> None:
+        self.limiter = Limiter(key_func=get_remote_address)
+        self.limiter.request_filter(lambda: not g.get("rate_limited", False))
+        self.limiter.init_app(app)  # reads RATELIMIT_* from this app's config
+        self.views: dict[Callable, Callable] = {}
+        if app.config["RATELIMIT_ENABLED"]:
+            self.views = {view: reduce(self._limit, keys, view) for view, keys in _MARKED}
+
+    def _limit(self, view: Callable, key_func: Callable[[], str]) -> Callable:
+        return self.limiter.limit(auth_limit, key_func=key_func, error_message=RATE_LIMITED)(view)
+
+
+def init_rate_limits(app: Flask) -> None:
+    """Build the app's limiter and wrap the marked views (call after the blueprints' import)."""
+    app.extensions[EXTENSION] = RateLimits(app)
+
+
+def rate_limits() -> RateLimits:
+    """The current app's limiter and limited views."""
+    return current_app.extensions[EXTENSION]
