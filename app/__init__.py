@@ -7,7 +7,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from app.api import reject_non_json_body, reject_unexpected_query, schema_name
+from app.api import UnauthorizedPlugin, init_request_checks, schema_name
 from app.database import MIGRATIONS_DIR
 from app.extensions import api, cors, db, jwt, migrate
 from app.rate_limits import init_rate_limits
@@ -65,6 +65,7 @@ def create_app(config_class: type[Config] = Config) -> Flask:
         app,
         spec_kwargs={
             "marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name),
+            "extra_plugins": [UnauthorizedPlugin()],
             "security": [{"bearerAuth": []}],
             "components": {
                 "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
@@ -80,8 +81,7 @@ def create_app(config_class: type[Config] = Config) -> Flask:
         api.register_blueprint(module.blp)
     app.register_blueprint(docs.blp)  # a page, not an API route: kept out of /openapi.json
     init_rate_limits(app)  # after the views are imported: it wraps the ones marked @rate_limited
-    app.before_request(reject_non_json_body)
-    app.before_request(reject_unexpected_query)
+    init_request_checks(app, api)
     register_error_handlers(app)
     register_commands(app)
     return app
