@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 from flask import current_app, g, request
 from flask.views import MethodView
 from flask_jwt_extended import current_user, get_current_user, get_jwt, jwt_required
-from flask_limiter.util import get_remote_address
 from flask_smorest import abort
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -15,7 +14,7 @@ from app.api import Blueprint
 from app.extensions import db
 from app.models import AuthSession, User
 from app.passwords import burn_verification_time
-from app.rate_limits import login_email_key, rate_limited
+from app.rate_limits import client_address, login_email_key, rate_limited
 from app.schemas.auth import (
     ChangePasswordSchema,
     DeleteAccountSchema,
@@ -69,7 +68,7 @@ class Register(MethodView):
 @blp.route("/login")
 class Login(MethodView):
     # Per address, and per account so that many addresses cannot guess one password together.
-    decorators = [rate_limited(get_remote_address, login_email_key)]
+    decorators = [rate_limited(client_address, login_email_key)]
 
     @blp.doc(security=[])
     @blp.arguments(LoginSchema)

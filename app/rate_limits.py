@@ -1,41 +1,46 @@
-"""Rate limits of the auth routes (register, login, password-reset): one Flask-Limiter per app.
+"""Rate limits of the auth routes (register, login, password-reset), counted per app by `limits`.
 
-Design. `init_rate_limits(app)` builds a `Limiter` for that app alone in `create_app` and keeps
-it in `app.extensions["rate_limits"]`, so its storage, switch, key prefix and in-memory
-fallback are that app's (the tests build apps with limits on and off, in memory and in
-Redis, in one process) without reaching into the extension's private attributes. The views
-say what they need with `@rate_limited(...)`, a marker that names the keys and nothing else;
-at start-up each marked view is wrapped once by that app's `limiter.limit(...)` (the library's
-public decorator), and at request time the marker calls the wrapped view of the current app.
-Limits are therefore applied at registration, per app, and a route without the marker never
-reaches the limiter's decorator.
+Design. The contract limits three routes and nothing else, so the limit is a decorator on those
+three views and costs nothing anywhere else: no `before_request`, `after_request` or
+`teardown_request` hook at all. Flask-Limiter could not give that: its `init_app` always adds
+those three hooks, which ran on every request (about 210 Python calls per request on `/health`,
+measured with cProfile, even with a `request_filter` ending them early), and with one unbound
+limiter for several apps in a process it keeps its storage on the extension object, so the
+last app initialised decided for all of them. We use the library Flask-Limiter itself counts
+with, `limits` (its public API: `storage_from_string`, `STRATEGIES`, `parse`, `hit`,
+`get_window_stats`), and build one `RateLimits` per app in `create_app`, kept in
+`app.extensions["rate_limits"]`: each app has its own store, switch and key prefix (the tests
+build apps with limits on and off, in memory and in Redis, in one process).
 
-Flask-Limiter 4 always adds a `before_request` hook (for default and application limits; it
-has no `auto_check` switch any more). We have neither, so its `request_filter` exempts every
-request the marker has not flagged, which ends that hook after a dictionary look-up instead of
-resolving limits for every route; measured in README, Performance. With RATELIMIT_ENABLED off
-no hook is installed at all.
+Behaviour kept from Flask-Limiter's settings (RATELIMIT_* in config.py): a moving window per
+route and key, `X-RateLimit-Limit`/`-Remaining`/`-Reset` on every answer of a limited route,
+429 with `Retry-After` past the limit, and an in-memory count while a shared store (Redis) is
+unreachable, retried every STORE_RETRY_SECONDS.
 """
 
 import hashlib
+import logging
+import time
 from collections.abc import Callable
-from functools import reduce, wraps
+from functools import wraps
 
-from flask import Flask, current_app, g, request
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
+from flask import Flask, after_this_request, current_app, request
+from flask_smorest import abort
+from limits import RateLimitItem, parse
+from limits.storage import MemoryStorage, storage_from_string
+from limits.strategies import STRATEGIES
 
 from app.schemas.common import normalize_email
 
 RATE_LIMITED = "Too many attempts; retry after the number of seconds in Retry-After."
 EXTENSION = "rate_limits"
+STORE_RETRY_SECONDS = 30
+log = logging.getLogger(__name__)
 
-# (view, key functions) of every view marked with @rate_limited; wrapped per app at start-up.
-_MARKED: list[tuple[Callable, tuple[Callable[[], str], ...]]] = []
 
-
-def auth_limit() -> str:
-    return current_app.config["RATELIMIT_AUTH"]
+def client_address() -> str:
+    """The client's address (ProxyFix has put the forwarded one there behind TRUSTED_PROXIES)."""
+    return request.remote_addr or "127.0.0.1"
 
 
 def login_email_key() -> str:
@@ -46,49 +51,93 @@ def login_email_key() -> str:
         return "email:" + hashlib.sha256(normalize_email(email).encode()).hexdigest()
     # No usable email: the body fails validation anyway; count it per address, apart from
     # the address limit's own key.
-    return f"no-email:{get_remote_address()}"
-
-
-def rate_limited(*key_funcs: Callable[[], str]):
-    """Mark a view: `RATELIMIT_AUTH` on it, counted on its own per each of `key_funcs`
-    (the client address if none). Over the limit the view answers 429 with Retry-After."""
-    keys = key_funcs or (get_remote_address,)
-
-    def mark(view):
-        @wraps(view)
-        def limited(*args, **kwargs):
-            limited_views = current_app.extensions[EXTENSION].views
-            if not limited_views:  # RATELIMIT_ENABLED off
-                return view(*args, **kwargs)
-            g.rate_limited = True  # lets this request past the limiter's request filter
-            return limited_views[view](*args, **kwargs)
-
-        _MARKED.append((view, keys))
-        return limited
-
-    return mark
+    return f"no-email:{client_address()}"
 
 
 class RateLimits:
-    """One app's limiter and its marked views, each wrapped by that limiter's `limit()`."""
+    """One app's auth limit (`RATELIMIT_AUTH`), its store and its in-memory fallback."""
 
-    def __init__(self, app: Flask) -> None:
-        self.limiter = Limiter(key_func=get_remote_address)
-        self.limiter.request_filter(lambda: not g.get("rate_limited", False))
-        self.limiter.init_app(app)  # reads RATELIMIT_* from this app's config
-        self.views: dict[Callable, Callable] = {}
-        if app.config["RATELIMIT_ENABLED"]:
-            self.views = {view: reduce(self._limit, keys, view) for view, keys in _MARKED}
+    def __init__(self, config) -> None:
+        self.enabled = config["RATELIMIT_ENABLED"]
+        self.limit: RateLimitItem = parse(config["RATELIMIT_AUTH"])
+        self.prefix = config["RATELIMIT_KEY_PREFIX"]
+        strategy = STRATEGIES[config["RATELIMIT_STRATEGY"]]
+        self.store = strategy(storage_from_string(config["RATELIMIT_STORAGE_URI"]))
+        self.fallback = strategy(MemoryStorage()) if config["RATELIMIT_IN_MEMORY_FALLBACK_ENABLED"] else None
+        self.store_failed_at: float | None = None
+        self.swallow_errors = config["RATELIMIT_SWALLOW_ERRORS"]
 
-    def _limit(self, view: Callable, key_func: Callable[[], str]) -> Callable:
-        return self.limiter.limit(auth_limit, key_func=key_func, error_message=RATE_LIMITED)(view)
+    def _counter(self):
+        if self.store_failed_at is not None and time.monotonic() - self.store_failed_at < STORE_RETRY_SECONDS:
+            return self.fallback
+        return self.store
+
+    def hit(self, scope: str, key: str) -> tuple[bool, float, int]:
+        """Count one request of `key` on `scope`: (allowed, window reset as epoch seconds, remaining)."""
+        identifiers = (self.prefix, key, scope)
+        counter = self._counter()
+        try:
+            allowed = counter.hit(self.limit, *identifiers)
+            reset_time, remaining = counter.get_window_stats(self.limit, *identifiers)
+        except Exception as exc:  # the store's client raises its own errors (redis, memcached, ...)
+            if counter is not self.store or self.fallback is None:
+                if not self.swallow_errors:
+                    raise
+                log.exception("rate limit not counted: the store failed")
+                return True, time.time(), self.limit.amount
+            log.warning("rate limit store unreachable (%s): counting in memory", exc.__class__.__name__)
+            self.store_failed_at = time.monotonic()
+            return self.hit(scope, key)
+        if counter is self.store:
+            self.store_failed_at = None
+        return allowed, reset_time, remaining
+
+    def check(self, key_funcs: tuple[Callable[[], str], ...]) -> None:
+        """Count this request once per key; 429 on the first key past the limit. Every answer
+        gets the headers of that key, or of the first one."""
+        shown = None
+        for key_func in key_funcs:
+            allowed, reset_time, remaining = self.hit(request.endpoint, key_func())
+            if shown is None or not allowed:
+                shown = (reset_time, remaining)
+            if not allowed:
+                break
+        reset_time, remaining = shown
+        headers = {
+            "X-RateLimit-Limit": str(self.limit.amount),
+            "X-RateLimit-Remaining": str(remaining),
+            "X-RateLimit-Reset": str(int(reset_time)),
+        }
+        if not allowed:
+            headers["Retry-After"] = str(max(1, int(reset_time - time.time())))
+
+        @after_this_request
+        def add_headers(response):
+            response.headers.update(headers)
+            return response
+
+        if not allowed:
+            abort(429, message=RATE_LIMITED)
+
+
+def rate_limited(*key_funcs: Callable[[], str]):
+    """Decorate a view: `RATELIMIT_AUTH` on it, counted on its own per each of `key_funcs`
+    (the client address if none). Over the limit the view answers 429 with Retry-After."""
+    keys = key_funcs or (client_address,)
+
+    def decorate(view):
+        @wraps(view)
+        def limited(*args, **kwargs):
+            limits = current_app.extensions[EXTENSION]
+            if limits.enabled:
+                limits.check(keys)
+            return view(*args, **kwargs)
+
+        return limited
+
+    return decorate
 
 
 def init_rate_limits(app: Flask) -> None:
-    """Build the app's limiter and wrap the marked views (call after the blueprints' import)."""
-    app.extensions[EXTENSION] = RateLimits(app)
-
-
-def rate_limits() -> RateLimits:
-    """The current app's limiter and limited views."""
-    return current_app.extensions[EXTENSION]
+    """Give the app its own limits, from its config."""
+    app.extensions[EXTENSION] = RateLimits(app.config)
