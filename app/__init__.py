@@ -80,7 +80,7 @@ def create_app(config_class: type[Config] = Config) -> Flask:
     for module in (health, auth, password_reset, priorities, tags, tasks, recurrence):
         api.register_blueprint(module.blp)
     app.register_blueprint(docs.blp)  # a page, not an API route: kept out of /openapi.json
-    init_rate_limits(app)  # after the views are imported: it wraps the ones marked @rate_limited
+    init_rate_limits(app)
     init_request_checks(app, api)
     register_error_handlers(app)
     register_commands(app)

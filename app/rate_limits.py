@@ -66,6 +66,7 @@ class RateLimits:
         self.fallback = strategy(MemoryStorage()) if config["RATELIMIT_IN_MEMORY_FALLBACK_ENABLED"] else None
         self.store_failed_at: float | None = None
         self.swallow_errors = config["RATELIMIT_SWALLOW_ERRORS"]
+        self.headers_enabled = config["RATELIMIT_HEADERS_ENABLED"]
 
     def _counter(self):
         if self.store_failed_at is not None and time.monotonic() - self.store_failed_at < STORE_RETRY_SECONDS:
@@ -103,13 +104,11 @@ class RateLimits:
             if not allowed:
                 break
         reset_time, remaining = shown
-        headers = {
-            "X-RateLimit-Limit": str(self.limit.amount),
-            "X-RateLimit-Remaining": str(remaining),
-            "X-RateLimit-Reset": str(int(reset_time)),
-        }
-        if not allowed:
-            headers["Retry-After"] = str(max(1, int(reset_time - time.time())))
+        headers = {} if allowed else {"Retry-After": str(max(1, int(reset_time - time.time())))}
+        if self.headers_enabled:
+            headers["X-RateLimit-Limit"] = str(self.limit.amount)
+            headers["X-RateLimit-Remaining"] = str(remaining)
+            headers["X-RateLimit-Reset"] = str(int(reset_time))
 
         @after_this_request
         def add_headers(response):
