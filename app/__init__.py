@@ -7,11 +7,12 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from app.api import reject_non_json_body, reject_unexpected_query, schema_name
+from app.api import UnauthorizedPlugin, init_request_checks, schema_name
 from app.database import MIGRATIONS_DIR
-from app.extensions import api, cors, db, jwt, limiter, migrate
+from app.extensions import api, cors, db, jwt, migrate
 from app.metrics import init_metrics
 from app.openapi import DESCRIPTION
+from app.rate_limits import init_rate_limits
 from app.schemas.common import PRIORITY_NAME_SCHEMA
 from app.transactions import init_transactions
 from config import Config
@@ -57,7 +58,6 @@ def create_app(config_class: type[Config] = Config) -> Flask:
     init_metrics(app, db)  # before the other hooks, so that it times and counts every request
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=False)
     jwt.init_app(app)
-    limiter.init_app(app)
     if app.config["CORS_ORIGINS"]:
         cors.init_app(
             app,
@@ -70,6 +70,7 @@ def create_app(config_class: type[Config] = Config) -> Flask:
         spec_kwargs={
             "marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name),
             "info": {"description": DESCRIPTION},
+            "extra_plugins": [UnauthorizedPlugin()],
             "security": [{"bearerAuth": []}],
             "components": {
                 "securitySchemes": {
@@ -87,8 +88,8 @@ def create_app(config_class: type[Config] = Config) -> Flask:
     for module in (health, auth, password_reset, priorities, tags, tasks, recurrence, calendar_feed):
         api.register_blueprint(module.blp)
     app.register_blueprint(docs.blp)  # a page, not an API route: kept out of /openapi.json
-    app.before_request(reject_non_json_body)
-    app.before_request(reject_unexpected_query)
+    init_rate_limits(app)
+    init_request_checks(app, api)
     register_error_handlers(app)
     register_commands(app)
     return app

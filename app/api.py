@@ -3,12 +3,15 @@
 import http
 import json
 import re
+from dataclasses import dataclass
 
 import flask_smorest
+from apispec import BasePlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls, resolve_schema_instance
-from flask import Response, current_app, request
+from flask import Flask, Response, current_app, request
 from flask_jwt_extended import verify_jwt_in_request
 from flask_jwt_extended.exceptions import JWTExtendedException
+from flask_smorest.spec.plugins import FlaskPlugin
 from flask_smorest.utils import prepare_response
 from jwt import PyJWTError
 from marshmallow import RAISE, Schema
@@ -82,18 +85,46 @@ def schema_name(schema) -> str:
 
 
 BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+ROUTE_NEEDS = "route_needs"
 
 
-def _route_doc() -> dict | None:
-    """The OpenAPI doc of the matched view method; None off the API (/docs, /openapi.json, no route)."""
-    view = current_app.view_functions.get(request.endpoint)
-    handler = getattr(getattr(view, "view_class", None), request.method.lower(), view)
-    return getattr(handler, "_apidoc", None)
+@dataclass(frozen=True, slots=True)
+class RouteNeeds:
+    """What the request hooks need to know of one documented operation."""
+
+    takes_query: bool  # it declares query parameters
+    needs_token: bool  # the spec's global bearer security applies (no `security=[]`)
 
 
-def _token_rejected(apidoc: dict) -> bool:
-    """Whether the route needs a token and this one is bad: then the view answers 401 first."""
-    return apidoc.get("manual_doc", {}).get("security") != [] and not _valid_token()
+def route_needs(app: Flask, spec: dict) -> dict[tuple[str, str], RouteNeeds]:
+    """(endpoint, HTTP method) -> RouteNeeds of every operation in the OpenAPI `spec` dict.
+
+    Computed once at start-up from the same document clients read, so the hooks do no
+    look-up per request. Routes off the API (/docs, /openapi.json) and methods the document
+    does not list (HEAD, OPTIONS) are absent: the hooks leave them alone."""
+    needs = {}
+    for rule in app.url_map.iter_rules():
+        operations = spec["paths"].get(FlaskPlugin.flaskpath2openapi(rule.rule), {})
+        for method in rule.methods:
+            if (operation := operations.get(method.lower())) is not None:
+                parameters = operation.get("parameters", [])
+                needs[rule.endpoint, method] = RouteNeeds(
+                    takes_query=any(parameter.get("in") == "query" for parameter in parameters),
+                    needs_token=operation.get("security") != [],
+                )
+    return needs
+
+
+def init_request_checks(app: Flask, api: flask_smorest.Api) -> None:
+    """Register the two hooks below, with what they need of each route (call after the
+    blueprints are registered)."""
+    app.extensions[ROUTE_NEEDS] = route_needs(app, api.spec.to_dict())
+    app.before_request(reject_non_json_body)
+    app.before_request(reject_unexpected_query)
+
+
+def _route() -> RouteNeeds | None:
+    return current_app.extensions[ROUTE_NEEDS].get((request.endpoint, request.method))
 
 
 def reject_unexpected_query():
@@ -101,16 +132,12 @@ def reject_unexpected_query():
 
     Routes with a query schema reject unknown parameters through StrictParser; this covers
     the others, so that `GET /tags?sort=name` does not quietly ignore what the client meant.
+    A bad token on a route that needs one is left to the view's 401, which comes first.
     """
     if not request.args:
         return None
-    apidoc = _route_doc()
-    if apidoc is None:
-        return None
-    parameters = apidoc.get("arguments", {}).get("parameters", [])
-    if any(parameter["in"] == "query" for parameter in parameters):
-        return None
-    if _token_rejected(apidoc):
+    route = _route()
+    if route is None or route.takes_query or (route.needs_token and not _valid_token()):
         return None
     errors = {name: ["Unknown field."] for name in request.args}
     return problem(422, "This route takes no query parameters.", errors=errors)
@@ -123,8 +150,8 @@ def reject_non_json_body():
         return None
     if request.routing_exception is not None:
         return None
-    apidoc = _route_doc()
-    if apidoc is not None and _token_rejected(apidoc):
+    route = _route()
+    if route is not None and route.needs_token and not _valid_token():
         return None
     return problem(415, "Send the request body as application/json.")
 
@@ -156,6 +183,21 @@ class Blueprint(flask_smorest.Blueprint):
         )
 
 
+class UnauthorizedPlugin(BasePlugin):
+    """apispec plugin: every operation that needs a bearer token (the spec's global `security`,
+    unless it opts out with `@blp.doc(security=[])`) documents the 401 it can answer."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs) -> None:
+        for operation in (operations or {}).values():
+            if not isinstance(operation, dict) or operation.get("security") == []:
+                continue
+            responses = operation.setdefault("responses", {})
+            # Status keys are still ints or strings here (apispec makes them strings later).
+            if 401 not in responses and "401" not in responses:
+                # A component name: apispec turns it into a $ref and emits the lazy component.
+                responses["401"] = "UNAUTHORIZED"
+
+
 class Api(flask_smorest.Api):
     """flask-smorest's Api, answering every HTTP error as problem+json."""
 
@@ -172,18 +214,6 @@ class Api(flask_smorest.Api):
         errors = validation_errors(data) if ("messages" in data or "errors" in data) else None
         detail = data.get("message") or default_detail(status, errors, error)
         return problem(status, detail, errors=errors, headers=headers)
-
-    def register_blueprint(self, blp, **options):
-        super().register_blueprint(blp, **options)
-        # Every route needs a bearer token (the spec's global `security`) unless it opts out
-        # with `@blp.doc(security=[])`; document the 401 those routes can answer.
-        for operations in self.spec._paths.values():
-            for operation in operations.values():
-                if isinstance(operation, dict) and operation.get("security") != []:
-                    # get_ref also emits the lazily registered component the $ref points at.
-                    operation.setdefault("responses", {}).setdefault(
-                        "401", self.spec.components.get_ref("response", "UNAUTHORIZED")
-                    )
 
     def _register_responses(self):
         # flask-smorest documents its error responses as application/json; ours are

@@ -6,17 +6,16 @@ from datetime import UTC, datetime, timedelta
 from flask import current_app, g, request
 from flask.views import MethodView
 from flask_jwt_extended import current_user, get_current_user, get_jwt, jwt_required
-from flask_limiter.util import get_remote_address
 from flask_smorest import abort
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from app.api import Blueprint, json_response
-from app.extensions import db, limiter
+from app.extensions import db
 from app.models import AuthSession, User
 from app.openapi import answer_links
 from app.passwords import burn_verification_time
-from app.rate_limits import RATE_LIMITED, auth_limit, login_email_key
+from app.rate_limits import client_address, login_email_key, rate_limited
 from app.schemas.auth import (
     ChangePasswordSchema,
     DeleteAccountSchema,
@@ -60,11 +59,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def auth_rate_limit(key_func=get_remote_address):
-    """`RATELIMIT_AUTH` on one route, counted per `key_func` (the client address by default)."""
-    return limiter.limit(auth_limit, key_func=key_func, error_message=RATE_LIMITED)
-
-
 def revoke_sessions(*conditions) -> None:
     """Revoke the live sessions matching `conditions`; the caller commits."""
     db.session.execute(
@@ -74,7 +68,7 @@ def revoke_sessions(*conditions) -> None:
 
 @blp.route("/register")
 class Register(MethodView):
-    decorators = [auth_rate_limit()]
+    decorators = [rate_limited()]
 
     @blp.doc(security=[])
     @blp.arguments(RegistrationSchema)
@@ -98,7 +92,7 @@ class Register(MethodView):
 @blp.route("/login")
 class Login(MethodView):
     # Per address, and per account so that many addresses cannot guess one password together.
-    decorators = [auth_rate_limit(), auth_rate_limit(key_func=login_email_key)]
+    decorators = [rate_limited(client_address, login_email_key)]
 
     @blp.doc(security=[])
     @blp.arguments(LoginSchema)

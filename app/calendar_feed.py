@@ -29,9 +29,9 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 
 from app.api import Blueprint
-from app.auth import auth_rate_limit
 from app.extensions import db
 from app.models import CalendarFeed, RecurringTask, Task, TaskInstance, User
+from app.rate_limits import rate_limited
 from app.rrules import calendar_rule
 from app.schemas.calendar_feed import CalendarFeedSchema
 
@@ -93,7 +93,7 @@ class CalendarFeeds(MethodView):
 
 @blp.route("/calendar/<secret>.ics")
 class CalendarFile(MethodView):
-    decorators = [auth_rate_limit()]
+    decorators = [rate_limited()]
 
     @blp.doc(security=[], responses={200: {"content": {"text/calendar": {"schema": {"type": "string"}}}}})
     @blp.response(

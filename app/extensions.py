@@ -2,14 +2,12 @@
 
 from flask_cors import CORS
 from flask_jwt_extended import JWTManager
-from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
 from app.api import Api
-from app.rate_limits import AppLimiter
 
 # Named constraints let Alembic diff and drop them by name.
 NAMING_CONVENTION = {
@@ -31,5 +29,4 @@ db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()
 api = Api()
 jwt = JWTManager()
-limiter = AppLimiter(key_func=get_remote_address)
 cors = CORS()

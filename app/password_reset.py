@@ -17,11 +17,12 @@ from flask_smorest import abort
 from sqlalchemy import LargeBinary, func, insert, literal, select, update
 
 from app.api import Blueprint
-from app.auth import auth_rate_limit, revoke_sessions
+from app.auth import revoke_sessions
 from app.extensions import db
 from app.mail import send_mail
 from app.models import AuthSession, PasswordResetToken, User
 from app.passwords import hash_password
+from app.rate_limits import rate_limited
 from app.schemas.auth import AcceptedSchema, PasswordResetConfirmSchema, PasswordResetRequestSchema
 
 blp = Blueprint("password_reset", __name__, url_prefix="/api/v1/auth", description="Password reset by mail")
@@ -48,7 +49,7 @@ def _token_hash(token: str) -> bytes:
 
 @blp.route("/password-reset")
 class PasswordReset(MethodView):
-    decorators = [auth_rate_limit()]
+    decorators = [rate_limited()]
 
     @blp.doc(security=[])
     @blp.arguments(PasswordResetRequestSchema)

@@ -83,6 +83,8 @@ def _finish_request(response):
         # No content, so no content type (flask-smorest labels every answer JSON).
         response.headers.pop("Content-Type", None)
     _add_security_headers(response)
+    if not access_log.isEnabledFor(logging.INFO):
+        return response  # LOG_LEVEL above INFO: no line, so nothing to measure or format
     duration_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
     path = loggable_path()
     access_log.info(

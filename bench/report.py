@@ -7,13 +7,25 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SPEED_OF_LIGHT_GOAL = 0.7
 GROWTH_LIMIT = 2.0
 # The speed-of-light ladder (bench/speed_of_light.py): the bare page, then what the contract
 # adds to every authenticated request, then the framework.
 SPEED_OF_LIGHT = "list 50 speed-of-light"
 WITH_TOKEN_CHECK = "list 50 speed-of-light + token check"
 WITH_FLASK = "list 50 speed-of-light + token check + Flask"
+# The references of the other scenarios (bench/speed_of_light.py).
+GET_REFERENCE = "get one task speed-of-light + token check"
+ME_REFERENCE = "me speed-of-light + token check"
+HEALTH_REFERENCE = "/health bare Flask + SQLAlchemy pool"
+CREATE_REFERENCE = "create task psycopg2 + token check"
+# Scenario -> (its reference, the goal for API req/s ÷ reference req/s), issue 12.
+REFERENCES = {
+    "list 50": (WITH_TOKEN_CHECK, 0.7),
+    "get one task": (GET_REFERENCE, 0.7),
+    "me": (ME_REFERENCE, 0.7),
+    "/health": (HEALTH_REFERENCE, 0.8),
+    "create task": (CREATE_REFERENCE, 0.5),
+}
 
 
 def _size(size: int) -> str:
@@ -37,6 +49,21 @@ def _cells(stats: dict | None) -> list[str]:
     return [rps, f"{stats['p50_ms']:.1f}", f"{stats['p99_ms']:.1f}", sql]
 
 
+def _ratio(by_name: dict, name: str) -> float | None:
+    """API req/s ÷ its reference's req/s, or None when either is missing."""
+    if name not in REFERENCES:
+        return None
+    api, reference = by_name.get(name), by_name.get(REFERENCES[name][0])
+    if not api or not reference or not api.get("rps") or not reference.get("rps"):
+        return None
+    return api["rps"] / reference["rps"]
+
+
+def _ratio_cell(by_name: dict, name: str) -> str:
+    ratio = _ratio(by_name, name)
+    return "" if ratio is None else f"{ratio:.2f}" + (" (below goal)" if ratio < REFERENCES[name][1] else "")
+
+
 def _growth(first: dict | None, last: dict | None) -> str:
     if not first or not last or "na" in first or "na" in last or not first["p50_ms"]:
         return ""
@@ -54,6 +81,7 @@ def markdown_table(results: dict[int, dict]) -> str:
             f"{_size(size)} p50 ms",
             f"{_size(size)} p99 ms",
             f"{_size(size)} SQL",
+            f"{_size(size)} ÷ ref",
         ]
     if len(sizes) > 1:
         header.append(f"p50 {_size(sizes[0])}→{_size(sizes[-1])}")
@@ -61,7 +89,7 @@ def markdown_table(results: dict[int, dict]) -> str:
     for name in names:
         row = [name]
         for size in sizes:
-            row += _cells(results[size].get(name))
+            row += [*_cells(results[size].get(name)), _ratio_cell(results[size], name)]
         if len(sizes) > 1:
             row.append(_growth(results[sizes[0]].get(name), results[sizes[-1]].get(name)))
         lines.append("| " + " | ".join(row) + " |")
@@ -69,23 +97,24 @@ def markdown_table(results: dict[int, dict]) -> str:
 
 
 def ratios(results: dict[int, dict]) -> list[str]:
-    """The list page against the speed of light (the goal) and the ladder's other rungs."""
+    """Each scenario against its reference (the goals), and the list page's other rungs."""
     lines = []
     for size, by_name in results.items():
-        api = by_name.get("list 50")
-        if not api or "rps" not in api:
-            lines.append(f"list 50 at {_size(size)}: API / speed of light = n/a (the list route is missing)")
-            continue
-        for rung in (SPEED_OF_LIGHT, WITH_TOKEN_CHECK, WITH_FLASK):
-            reference = by_name.get(rung)
-            if not reference or not reference.get("rps"):
+        for name, (reference, goal) in REFERENCES.items():
+            ratio = _ratio(by_name, name)
+            if ratio is None:
+                lines.append(f"{name} at {_size(size)}: API / reference = n/a")
                 continue
-            ratio = api["rps"] / reference["rps"]
-            line = f"list 50 at {_size(size)}: API / {rung.removeprefix('list 50 ')} = {ratio:.2f}"
-            if rung == SPEED_OF_LIGHT:
-                verdict = "meets" if ratio >= SPEED_OF_LIGHT_GOAL else "below"
-                line += f" ({verdict} the goal of {SPEED_OF_LIGHT_GOAL})"
-            lines.append(line)
+            verdict = "meets" if ratio >= goal else "below"
+            lines.append(
+                f"{name} at {_size(size)}: API / {reference} = {ratio:.2f} ({verdict} the goal of {goal})"
+            )
+        api = by_name.get("list 50")
+        for rung in (SPEED_OF_LIGHT, WITH_FLASK):
+            reference = by_name.get(rung)
+            if api and api.get("rps") and reference and reference.get("rps"):
+                ratio = api["rps"] / reference["rps"]
+                lines.append(f"list 50 at {_size(size)}: API / {rung.removeprefix('list 50 ')} = {ratio:.2f}")
     return lines
 
 
@@ -97,7 +126,10 @@ def print_table(results: dict[int, dict], args) -> None:
         f"x {args.gunicorn_threads} thread(s), LOG_LEVEL={args.log_level}; {os.cpu_count()} cores, "
         f"{platform.python_implementation()} {platform.python_version()}"
     )
-    legend = "SQL = data statements / all round trips (with BEGIN, COMMIT, ROLLBACK, pre-ping) per request"
+    legend = (
+        "SQL = data statements / all round trips (with BEGIN, COMMIT, ROLLBACK, pre-ping) per request; "
+        "÷ ref = API req/s ÷ the req/s of the scenario's reference (bench/speed_of_light.py)"
+    )
     print("\n" + table + "\n\n" + "\n".join(notes) + f"\n\n{setting}\n{legend}")
     RESULTS.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")

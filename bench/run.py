@@ -5,7 +5,8 @@ and `flask seed`, the API under gunicorn with production settings, a bench user 
 through the API and bulk-loaded by COPY (bench/load.py), then one wrk run per scenario.
 It prints requests/s, p50 and p99 per scenario and size, the SQL statements each request
 sends (counted from PostgreSQL's own statement log on a second, one-worker instance, so the
-app is not instrumented), and the list page against a hand-written speed-of-light app.
+app is not instrumented), and each of list 50, get one task, me, /health and create task
+against a hand-written reference of the same request (bench/speed_of_light.py), as a ratio.
 `--profile` instead samples one worker with pyinstrument under a short load per scenario;
 `--stages` times the list page and each of its stages in-process (bench/stages.py).
 """
@@ -28,7 +29,15 @@ import psycopg2
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import load, report, wrk
-from bench.report import SPEED_OF_LIGHT, WITH_FLASK, WITH_TOKEN_CHECK
+from bench.report import (
+    CREATE_REFERENCE,
+    GET_REFERENCE,
+    HEALTH_REFERENCE,
+    ME_REFERENCE,
+    SPEED_OF_LIGHT,
+    WITH_FLASK,
+    WITH_TOKEN_CHECK,
+)
 from bench.servers import (
     API_APPLICATION_NAME,
     ROOT,
@@ -62,8 +71,10 @@ class Scenario:
     paths: list[str]
     body: dict | None = None
     token: str | None = None
-    server: str = "api"  # "sol": the speed-of-light app
+    server: str = "api"  # "sol": the speed-of-light app (bench/speed_of_light.py)
     missing: bool = False  # seeding already found its route missing
+    # A reference's statements / round trips per request, by construction (it is not counted).
+    reference_sql: tuple[int, int] = (1, 1)
 
 
 @dataclass
@@ -85,9 +96,15 @@ def scenarios(seeded: Seeded) -> list[Scenario]:
         Scenario("list tag=work", "GET", ["/api/v1/tasks?tag=work"], token=token),
         Scenario("search q=invoice", "GET", ["/api/v1/tasks?q=invoice"], token=token),
         Scenario("get one task", "GET", items, token=token),
+        Scenario(GET_REFERENCE, "GET", items, token=token, server="sol"),
         Scenario("recurring month", "GET", [recurring], token=token, missing=seeded.recurring_id is None),
         Scenario("me", "GET", ["/api/v1/auth/me"], token=token),
+        Scenario(ME_REFERENCE, "GET", ["/api/v1/auth/me"], token=token, server="sol"),
+        Scenario("/health", "GET", ["/health"]),
+        # Pre-ping and SELECT 1, counted as the API's /health is (no data statement).
+        Scenario(HEALTH_REFERENCE, "GET", ["/health"], server="sol", reference_sql=(0, 2)),
         Scenario("create task", "POST", ["/api/v1/tasks"], body=NEW_TASK, token=token),
+        Scenario(CREATE_REFERENCE, "POST", ["/api/v1/tasks"], body=NEW_TASK, token=token, server="sol"),
         Scenario("complete task", "PATCH", items, body={"completed": True}, token=token),
         Scenario("login", "POST", ["/api/v1/auth/login"], body={"email": EMAIL, "password": PASSWORD}),
     ]
@@ -167,8 +184,8 @@ class Bench:
             JWT_ACCESS_TTL="7200",  # outlives the whole run
             WEB_CONCURRENCY=str(self.args.workers),
             GUNICORN_THREADS=str(self.args.gunicorn_threads),
-            # The limiter stays on, as in production (it runs on every request), with an auth
-            # limit that the login scenario cannot reach.
+            # The limiter stays on, as in production (it counts on the auth routes only), with
+            # an auth limit that the login scenario cannot reach.
             RATELIMIT_AUTH="100000000 per minute",
             LOG_LEVEL=self.args.log_level,
             # Counted as in production (app/metrics.py), whatever the developer's shell says.
@@ -250,7 +267,7 @@ class Bench:
         if scenario.server == "api":
             stats["queries"], stats["round_trips"] = self.count(scenario, counter_port)
         else:
-            stats["queries"] = stats["round_trips"] = 1  # by construction: one query, autocommit
+            stats["queries"], stats["round_trips"] = scenario.reference_sql
         return stats
 
     def count(self, scenario: Scenario, port: int) -> tuple[float, float]:

@@ -70,10 +70,14 @@ def speed_of_light_app(loaded, app, database_url, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("BENCH_USER_ID", str(loaded["user_id"]))
     monkeypatch.setenv("JWT_SECRET_KEY", app.config["JWT_SECRET_KEY"])
+    monkeypatch.setenv("SECRET_KEY", app.config["SECRET_KEY"])
     yield Client(speed_of_light.app)
     if speed_of_light._pool is not None:
         speed_of_light._pool.closeall()
         speed_of_light._pool = None
+    if speed_of_light._engine is not None:
+        speed_of_light._engine.dispose()
+        speed_of_light._engine = None
 
 
 def test_speed_of_light_page_has_the_api_task_shape(speed_of_light_app):
@@ -120,6 +124,128 @@ def test_authenticated_rungs_refuse_what_the_api_refuses(speed_of_light_app, cli
     assert speed_of_light_app.get(rung, headers=bearer(user["tokens"]["refresh_token"])).status_code == 401
     assert client.post("/api/v1/auth/logout", headers=user["headers"]).status_code == 204
     assert speed_of_light_app.get(rung, headers=user["headers"]).status_code == 401
+
+
+# --- the references of get one task, me, /health and create task ---
+
+
+def test_get_one_task_reference_answers_what_the_api_answers(
+    speed_of_light_app, client, user, other_user, loaded
+):
+    for task_id in loaded["ids"][:5]:
+        path = f"/api/v1/tasks/{task_id}"
+        api = client.get(path, headers=user["headers"])
+        reference = speed_of_light_app.get(path, headers=user["headers"])
+        assert (reference.status_code, api.status_code) == (200, 200)
+        assert reference.get_json() == api.get_json()
+        assert reference.headers["ETag"] == api.headers["ETag"]
+    # Another user's task is a 404 on both.
+    path = f"/api/v1/tasks/{loaded['ids'][0]}"
+    assert client.get(path, headers=other_user["headers"]).status_code == 404
+    assert speed_of_light_app.get(path, headers=other_user["headers"]).status_code == 404
+
+
+def test_me_reference_answers_what_the_api_answers(speed_of_light_app, client, user, other_user):
+    names = {"first_name": "Ada", "last_name": "Lovelace", "timezone": "Europe/London"}
+    assert client.patch("/api/v1/auth/me", json=names, headers=user["headers"]).status_code == 200
+    for headers in (user["headers"], other_user["headers"]):
+        api = client.get("/api/v1/auth/me", headers=headers)
+        reference = speed_of_light_app.get("/api/v1/auth/me", headers=headers)
+        assert (reference.status_code, api.status_code) == (200, 200)
+        assert reference.get_json() == api.get_json()
+
+
+def test_health_reference_answers_what_the_api_answers(speed_of_light_app, client):
+    reference = speed_of_light_app.get("/health")
+    assert reference.status_code == 200
+    assert reference.get_json() == client.get("/health").get_json() == {"status": "ok", "database": "ok"}
+
+
+def _without_identity(task: dict) -> dict:
+    """A task without what differs between two creates of the same body: its id and times."""
+    assert task["completed_at"] is not None
+    return {
+        key: value
+        for key, value in task.items()
+        if key not in ("id", "completed_at", "created_at", "updated_at")
+    }
+
+
+def test_create_reference_answers_and_stores_what_the_api_does(speed_of_light_app, client, user, loaded):
+    # A zone of its own, so a due_at without an offset must be read in it; "WORK" and
+    # "groceries" are existing tags (matched ignoring case); "Brand-New" is created, its
+    # repeat counted once.
+    assert (
+        client.patch(
+            "/api/v1/auth/me", json={"timezone": "America/New_York"}, headers=user["headers"]
+        ).status_code
+        == 200
+    )
+    assert client.post("/api/v1/tags", json={"name": "Groceries"}, headers=user["headers"]).status_code == 201
+    body = {
+        "title": "  Pay rent ",
+        "description": "before the 5th",
+        "priority": "urgent",
+        "completed": True,
+        "tags": ["WORK", "groceries", "Brand-New", "brand-new"],
+        "due_at": "2027-01-15T09:00:00",
+    }
+    reference = speed_of_light_app.post("/api/v1/tasks", json=body, headers=user["headers"])
+    assert reference.status_code == 201
+    created = reference.get_json()
+    assert reference.headers["Location"] == f"http://localhost/api/v1/tasks/{created['id']}"
+    # What the reference stored is what the API reads back, and what the API's own create answers.
+    stored = client.get(f"/api/v1/tasks/{created['id']}", headers=user["headers"]).get_json()
+    assert created == stored
+    assert (
+        created["tags"] == ["Brand-New", "Groceries", "work"]
+        and created["due_at"] == "2027-01-15T14:00:00+00:00"
+    )
+    api = client.post("/api/v1/tasks", json=body, headers=user["headers"])
+    assert api.status_code == 201
+    assert api.headers["Location"] == f"http://localhost/api/v1/tasks/{api.get_json()['id']}"
+    assert _without_identity(api.get_json()) == _without_identity(created)
+    assert set(created) == TASK_FIELDS
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"title": "   "},
+        {"description": "no title"},
+        {"title": "x", "priority": "critical"},
+        {"title": "x", "tags": ["a" * 51]},
+        {"title": "x", "completed": "yes"},
+        {"title": "x", "due_at": "tomorrow"},
+        {"title": "x", "colour": "red"},
+    ],
+)
+def test_create_reference_refuses_what_the_api_refuses(speed_of_light_app, client, user, body):
+    api = client.post("/api/v1/tasks", json=body, headers=user["headers"])
+    reference = speed_of_light_app.post("/api/v1/tasks", json=body, headers=user["headers"])
+    assert (reference.status_code, api.status_code) == (422, 422)
+    assert set(reference.get_json()["errors"]) == set(api.get_json()["errors"])
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("GET", "/api/v1/tasks/{id}"), ("GET", "/api/v1/auth/me"), ("POST", "/api/v1/tasks")]
+)
+def test_token_checking_references_refuse_what_the_api_refuses(
+    speed_of_light_app, client, user, loaded, method, path
+):
+    path = path.format(id=loaded["ids"][0])
+    body = {"title": "never made"} if method == "POST" else None
+
+    def status(headers=None):
+        return speed_of_light_app.open(path, method=method, json=body, headers=headers or {}).status_code
+
+    token = user["tokens"]["access_token"]
+    assert status() == 401
+    assert status(bearer(token[:-2] + "xx")) == 401
+    assert status(bearer(user["tokens"]["refresh_token"])) == 401
+    assert client.post("/api/v1/auth/logout", headers=user["headers"]).status_code == 204
+    assert status(user["headers"]) == 401
+    assert client.open(path, method=method, json=body, headers=user["headers"]).status_code == 401
 
 
 def test_stages_time_the_list_page_and_each_of_its_stages(app, loaded, user):

@@ -15,8 +15,6 @@ import pytest
 import requests
 from procs import PASSWORD, app_env, migrated_database, running_gunicorn
 
-from app import extensions
-
 from pg_cluster import running_cluster
 
 pytestmark = pytest.mark.slow
@@ -93,10 +91,6 @@ def redis_answers() -> bool:
         return sock.connect_ex(("127.0.0.1", 6379)) == 0
 
 
-@pytest.mark.skipif(
-    not hasattr(extensions, "limiter"),
-    reason="TODO: rate limiting is not merged yet (no app.extensions.limiter)",
-)
 def test_the_auth_rate_limit_is_shared_through_redis(instances_db, tmp_path):
     if not redis_answers():
         if os.environ.get("CI"):

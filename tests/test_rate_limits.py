@@ -45,6 +45,16 @@ def limited_app(monkeypatch, database_url):
             db.engine.dispose()
 
 
+@pytest.fixture
+def user_headers_for():
+    def headers_for(client) -> dict:
+        register(client)
+        token = login_from(client, "10.0.9.1").get_json()["access_token"]
+        return {"Authorization": f"Bearer {token}"}
+
+    return headers_for
+
+
 def login_from(client, address: str, email: str = "ada@example.com"):
     return client.post(
         f"{AUTH}/login",
@@ -105,6 +115,20 @@ def test_login_is_limited_per_address_across_emails(limited_app):
         assert login_from(client, "10.0.2.1", email=f"user{n}@example.com").status_code == 401
     assert_rate_limited(login_from(client, "10.0.2.1", email="someone-else@example.com"))
     assert login_from(client, "10.0.2.2", email="someone-else@example.com").status_code == 401
+
+
+def test_no_other_route_is_limited(limited_app, user_headers_for):
+    client = limited_app().test_client()
+    headers = user_headers_for(client)
+    for _ in range(LIMIT + 2):
+        answers = (
+            client.get("/health"),
+            client.get(f"{AUTH}/me", headers=headers),
+            client.post(f"{AUTH}/password-reset/confirm", json={"token": "x" * 43, "new_password": PASSWORD}),
+        )
+        for response in answers:
+            assert response.status_code in (200, 400), response.get_data(as_text=True)
+            assert "X-RateLimit-Limit" not in response.headers
 
 
 def test_limits_are_off_when_disabled(limited_app, client):
