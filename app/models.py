@@ -1,7 +1,7 @@
 """The tables, as typed SQLAlchemy models, and each entity's own behaviour."""
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     BigInteger,
@@ -9,6 +9,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Computed,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -125,9 +126,16 @@ TAG_NAME_ORDER = func.lower(Tag.name).collate("C")
 
 # Keyset pagination sorts a nullable key as COALESCE(key, stand-in) so that its nulls come
 # last in both directions and one row comparison pages through them; each expression has
-# an index of its own (migration 0002). The stand-ins lie outside every real value.
-DUE_AT_LAST_ASC = text("COALESCE(due_at, 'infinity'::timestamptz)")
-DUE_AT_LAST_DESC = text("COALESCE(due_at, '-infinity'::timestamptz)")
+# an index of its own (migrations 0002, 0003). The stand-ins lie outside every real value.
+#
+# Where a task stands in time (API.md "Tasks"): at its due_at, or, for a date-only task, at
+# the first instant of its due_date in the user's current time zone. That instant depends on
+# the user's zone, which no index expression can read, so it is stored: due_date_start, kept
+# by the writes of due_date (Task writes) and of users.timezone (one UPDATE of the user's
+# date-only tasks in the same transaction). This is the one definition of the standing
+# instant; the sort, the cursor and the due_after/due_before filters all use these two.
+DUE_LAST_ASC = text("COALESCE(due_at, due_date_start, 'infinity'::timestamptz)")
+DUE_LAST_DESC = text("COALESCE(due_at, due_date_start, '-infinity'::timestamptz)")
 PRIORITY_LAST_ASC = text("COALESCE(priority_level, 5::smallint)")
 PRIORITY_LAST_DESC = text("COALESCE(priority_level, 0::smallint)")
 
@@ -138,14 +146,16 @@ class Task(db.Model):
         CheckConstraint("char_length(title) BETWEEN 1 AND 200", name="title_length"),
         CheckConstraint("char_length(description) <= 10000", name="description_length"),
         CheckConstraint("completed = (completed_at IS NOT NULL)", name="completed_at_set"),
+        CheckConstraint("due_at IS NULL OR due_date IS NULL", name="one_due"),
+        CheckConstraint("(due_date IS NULL) = (due_date_start IS NULL)", name="due_date_start_set"),
         # Keyset pagination: one index per sort key, the id breaking ties.
         Index("ix_tasks_user_id_created_at_id", "user_id", "created_at", "id"),
         Index("ix_tasks_user_id_updated_at_id", "user_id", "updated_at", "id"),
         Index("ix_tasks_user_id_due_at_id", "user_id", "due_at", "id"),
         Index("ix_tasks_user_id_priority_level_id", "user_id", "priority_level", "id"),
         Index("ix_tasks_search_vector", "search_vector", postgresql_using="gin"),
-        Index("ix_tasks_user_id_due_at_last_asc_id", "user_id", DUE_AT_LAST_ASC, "id"),
-        Index("ix_tasks_user_id_due_at_last_desc_id", "user_id", DUE_AT_LAST_DESC, "id"),
+        Index("ix_tasks_user_id_due_last_asc_id", "user_id", DUE_LAST_ASC, "id"),
+        Index("ix_tasks_user_id_due_last_desc_id", "user_id", DUE_LAST_DESC, "id"),
         Index("ix_tasks_user_id_priority_last_asc_id", "user_id", PRIORITY_LAST_ASC, "id"),
         Index("ix_tasks_user_id_priority_last_desc_id", "user_id", PRIORITY_LAST_DESC, "id"),
     )
@@ -160,6 +170,9 @@ class Task(db.Model):
     completed: Mapped[bool] = mapped_column(Boolean, server_default="false")
     completed_at: Mapped[datetime | None] = mapped_column(TZ)
     due_at: Mapped[datetime | None] = mapped_column(TZ)
+    due_date: Mapped[date | None] = mapped_column(Date)
+    # Not part of the representation: local_day_start(due_date, users.timezone), see DUE_LAST_ASC.
+    due_date_start: Mapped[datetime | None] = mapped_column(TZ)
     priority_level: Mapped[int | None] = mapped_column(SmallInteger, ForeignKey("priorities.level"))
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
@@ -191,6 +204,21 @@ class Task(db.Model):
         if "tags" in vars(self):  # set by this request's write (vars() is the ORM's state dict)
             return [tag.name for tag in self.tags]
         return self.stored_tag_names
+
+
+def local_day_start(day, zone):
+    """SQL: the first instant (timestamptz) of the calendar date `day` in the IANA zone `zone`.
+
+    `day` and `zone` are SQL expressions or Python values (a date, a zone name). It calls the
+    SQL function of migration 0003, which PostgreSQL's own tz database answers; that
+    migration's docstring says what it yields on days that start at 01:00 or twice.
+    """
+    return func.local_day_start(day, zone, type_=TZ)
+
+
+def local_date(instant, zone):
+    """SQL: the calendar date (date) that the wall clock of `zone` shows at `instant`."""
+    return func.date(func.timezone(zone, instant))
 
 
 class RecurringTask(db.Model):

@@ -2,17 +2,18 @@
 
 import hashlib
 import json
+from datetime import UTC, datetime
 
 from flask import request, url_for
 from flask.views import MethodView
 from flask_jwt_extended import current_user, jwt_required
 from flask_smorest import abort
-from sqlalchemy import delete, func, literal, literal_column, or_, select, tuple_
+from sqlalchemy import and_, delete, func, literal, literal_column, or_, select, tuple_, update
 
 from app.api import Blueprint
 from app.extensions import db
 from app.idempotency import IdempotencyKeySchema, commit_or_defer, idempotent
-from app.models import Tag, Task
+from app.models import Tag, Task, User, local_date, local_day_start
 from app.schemas.tasks import TaskListSchema, TaskQueryArgsSchema, TaskSchema, make_cursor
 from app.tags import resolve_tags
 
@@ -20,14 +21,22 @@ blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="Task
 
 LOCATION = {"Location": {"description": "URL of the new task", "schema": {"type": "string"}}}
 ETAG = {"ETag": {"description": "Strong validator of this representation", "schema": {"type": "string"}}}
-# Sort name -> (column, stand-in for null when ascending, when descending): nulls sort
-# last both ways as a value past every real one; migration 0002 indexes these expressions.
+# Where a task stands in time: the first of these that is not null (see app.models.DUE_LAST_ASC).
+DUE_STANDS_AT = (Task.due_at, Task.due_date_start)
+# Sort name -> (columns whose first non-null is the key, stand-in for null when ascending,
+# when descending): nulls sort last both ways as a value past every real one; migrations
+# 0002 and 0003 index these expressions (COALESCE(*columns, stand-in)).
 SORT_KEYS = {
-    "created_at": (Task.created_at, None, None),
-    "updated_at": (Task.updated_at, None, None),
-    "due_at": (Task.due_at, "'infinity'::timestamptz", "'-infinity'::timestamptz"),
-    "priority": (Task.priority_level, "5::smallint", "0::smallint"),
+    "created_at": ((Task.created_at,), None, None),
+    "updated_at": ((Task.updated_at,), None, None),
+    "due_at": (DUE_STANDS_AT, "'infinity'::timestamptz", "'-infinity'::timestamptz"),
+    "priority": ((Task.priority_level,), "5::smallint", "0::smallint"),
 }
+
+
+def now() -> datetime:
+    """The instant `overdue` is judged at (the app's clock; tests replace this function)."""
+    return datetime.now(UTC)
 
 
 @blp.route("")
@@ -43,7 +52,7 @@ class Tasks(MethodView):
         row of the page, so tasks created or deleted meanwhile never shift a page. The cursor
         is signed and pinned to the sort and filters it was made with (another sort or filter
         is a 422 on `cursor`); `limit` may change between pages. `overdue=false` is every task
-        that `overdue=true` leaves out, including those without `due_at`.
+        that `overdue=true` leaves out, including those without a due.
         """
         rows = db.session.scalars(_list_query(args)).all()
         page = rows[: args["limit"]]
@@ -67,7 +76,7 @@ class Tasks(MethodView):
         unanswered for 10 minutes is abandoned.
         """
         task = Task(user_id=current_user.id)
-        _apply(task, data)
+        _apply(task, data, _timezone_for(data))
         db.session.add(task)
         commit_or_defer()
         return task, {"Location": url_for("tasks.TaskById", task_id=task.id, _external=True)}
@@ -93,16 +102,18 @@ class TaskById(MethodView):
     def patch(self, data, task_id):
         """Change a task
 
-        Partial: absent fields stay; `tags` replaces the set; null clears `due_at` and
-        `priority`. `completed: true` on an open task stamps `completed_at`, on a completed
+        Partial: absent fields stay; `tags` replaces the set; null clears `due_at`, `due_date`
+        and `priority`; a non-null `due_at` clears `due_date` and a non-null `due_date` clears
+        `due_at`. `completed: true` on an open task stamps `completed_at`, on a completed
         one keeps it. `If-Match` (optional; strong comparison; `*` matches) is checked with
         the row locked (SELECT ... FOR UPDATE), so of two writers holding the same ETag one
         wins and the other gets 412.
         """
+        zone = _timezone_for(data)  # before the task's lock: users, then tasks, as PATCH /me
         task = get_task_or_404(task_id, for_update=True)
         if not _if_match(_etag(task)):
             abort(412, message="The task has changed since that ETag; fetch it again.")
-        _apply(task, data)
+        _apply(task, data, zone)
         task.updated_at = func.statement_timestamp()
         db.session.commit()
         return task, {"ETag": _etag(task)}
@@ -129,11 +140,44 @@ def get_task_or_404(task_id: int, *, for_update: bool = False) -> Task:
     return task
 
 
-def _apply(task: Task, data: dict) -> None:
-    """Copy a loaded body onto `task`; `completed` and `tags` have rules of their own."""
+def move_date_only_tasks(user: User) -> None:
+    """Stand `user`'s date-only tasks at the start of their days in the user's new timezone.
+
+    One UPDATE, in the caller's transaction (the caller commits). The users row is flushed,
+    and so locked, first: a concurrent write of a due_date waits for this transaction (it
+    reads the zone FOR SHARE, see _timezone_for) instead of storing a start in the old zone.
+    """
+    db.session.flush()
+    db.session.execute(
+        update(Task)
+        .where(Task.user_id == user.id, Task.due_date.is_not(None))
+        .values(due_date_start=local_day_start(Task.due_date, user.timezone))
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _timezone_for(data: dict) -> str | None:
+    """The caller's current timezone when the body sets a due_date (else None), read with the
+    users row locked FOR SHARE until the commit, so that a concurrent PATCH /me cannot move
+    the user's date-only tasks to another zone under this write."""
+    if data.get("due_date") is None:
+        return None
+    query = select(User.timezone).where(User.id == current_user.id).with_for_update(read=True)
+    return db.session.scalar(query)
+
+
+def _apply(task: Task, data: dict, zone: str | None = None) -> None:
+    """Copy a loaded body onto `task`; `completed`, `tags` and the due fields have rules of
+    their own. `zone`: the user's timezone, needed when the body sets a due_date."""
     for field in ("title", "description", "due_at", "priority_level"):
         if field in data:
             setattr(task, field, data[field])
+    # At most one of due_at and due_date: setting one (non-null) clears the other.
+    if data.get("due_date") is not None:
+        task.due_at = None
+        task.due_date, task.due_date_start = data["due_date"], local_day_start(data["due_date"], zone)
+    elif "due_date" in data or data.get("due_at") is not None:
+        task.due_date = task.due_date_start = None
     if "completed" in data and data["completed"] != task.completed:
         task.completed = data["completed"]
         # The database's clock, like created_at and updated_at.
@@ -159,28 +203,34 @@ def _if_match(etag: str) -> bool:
     return "*" in candidates or etag in candidates
 
 
+def _sort_key(name: str, descending: bool, values: tuple | None = None):
+    """The indexed sort expression of sort `name`: COALESCE(first non-null, stand-in for null)
+    over the sort's columns, or over `values` (the cursor's key, a bound literal) instead."""
+    columns, null_asc, null_desc = SORT_KEYS[name]
+    stand_in = null_desc if descending else null_asc
+    values = columns if values is None else values
+    return values[0] if stand_in is None else func.coalesce(*values, literal_column(stand_in))
+
+
 def _list_query(args: dict):
     """One page (plus one row, to know whether there is a next page) of the caller's tasks."""
-    descending = args["sort"].startswith("-")
-    column, null_asc, null_desc = SORT_KEYS[args["sort"].lstrip("-")]
-    stand_in = null_desc if descending else null_asc
-
-    def sort_key(value):
-        return value if stand_in is None else func.coalesce(value, literal_column(stand_in))
-
-    key = sort_key(column)
+    descending, name = args["sort"].startswith("-"), args["sort"].lstrip("-")
+    key = _sort_key(name, descending)
     query = select(Task).where(Task.user_id == current_user.id, *_filters(args))
     if "cursor" in args:
         after_key, after_id = args["cursor"]
-        row, after = tuple_(key, Task.id), tuple_(sort_key(literal(after_key, column.type)), after_id)
+        after_value = literal(after_key, SORT_KEYS[name][0][0].type)
+        row, after = tuple_(key, Task.id), tuple_(_sort_key(name, descending, (after_value,)), after_id)
         query = query.where(row < after if descending else row > after)
     order = (key.desc(), Task.id.desc()) if descending else (key, Task.id)
     return query.order_by(*order).limit(args["limit"] + 1)
 
 
 def _cursor_after(task: Task, args: dict) -> str:
-    column = SORT_KEYS[args["sort"].lstrip("-")][0]
-    return make_cursor(args, getattr(task, column.key), task.id)
+    """The cursor after `task`: its sort key (for due_at: where it stands in time) and id."""
+    columns = SORT_KEYS[args["sort"].lstrip("-")][0]
+    key = next((value for value in (getattr(task, c.key) for c in columns) if value is not None), None)
+    return make_cursor(args, key, task.id)
 
 
 def _filters(args: dict) -> list:
@@ -191,14 +241,22 @@ def _filters(args: dict) -> list:
         conditions.append(Task.priority_level == args["priority"])
     for name in args.get("tag", []):
         conditions.append(Task.tags.any(func.lower(Tag.name) == func.lower(name)))
+    # Where a task stands in time, as the due sorts' indexes have it: the descending key puts
+    # tasks without a due at -infinity, the ascending one at infinity, so a finite bound on
+    # the one or the other leaves them out by itself.
     if "due_after" in args:
-        conditions.append(Task.due_at >= args["due_after"])
+        conditions.append(_sort_key("due_at", True) >= args["due_after"])
     if "due_before" in args:
-        conditions.append(Task.due_at < args["due_before"])
+        conditions.append(_sort_key("due_at", False) < args["due_before"])
     if "overdue" in args:
-        overdue = (Task.due_at < func.now()) & Task.completed.is_(False)
-        # Spelled out: NOT (due_at < now() ...) would be NULL, not true, for a task without due_at.
-        not_overdue = or_(Task.due_at.is_(None), Task.due_at >= func.now(), Task.completed)
+        moment = now()
+        # A date-only task is overdue once its whole day has passed: its date is before today's
+        # date on the user's wall clock.
+        today = local_date(moment, current_user.timezone)
+        overdue = and_(Task.completed.is_(False), or_(Task.due_at < moment, Task.due_date < today))
+        # Spelled out: NOT (...) would be NULL, not true, for a task without a due.
+        no_due = and_(Task.due_at.is_(None), Task.due_date.is_(None))
+        not_overdue = or_(Task.completed, no_due, Task.due_at >= moment, Task.due_date >= today)
         conditions.append(overdue if args["overdue"] else not_overdue)
     if "q" in args:
         conditions.append(Task.search_vector.bool_op("@@")(func.websearch_to_tsquery("english", args["q"])))

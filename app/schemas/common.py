@@ -1,6 +1,7 @@
 """Fields and schemas that several resources share."""
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, available_timezones
 
 from email_validator import EmailNotValidError, validate_email
@@ -14,6 +15,7 @@ TAGS_PER_ITEM_MAX = 20
 PRIORITY_LEVELS = {"low": 1, "medium": 2, "high": 3, "urgent": 4}
 PRIORITY_NAMES = {level: name for name, level in PRIORITY_LEVELS.items()}
 _TIMEZONES = frozenset(available_timezones())
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def normalize_email(value: str) -> str:
@@ -99,6 +101,21 @@ class UserDateTime(UTCDateTime):
             return parsed.astimezone(UTC)
         except OverflowError:  # year 1 east of UTC, or 9999-12-31 west of it: no such instant in UTC
             raise ValidationError("Out of the range of representable datetimes.") from None
+
+
+class CalendarDate(fields.Date):
+    """A calendar date, exactly `YYYY-MM-DD` (years 0001 to 9999), with no time and no zone:
+    answered exactly as sent. A datetime, a week date or `20270101` is invalid."""
+
+    default_error_messages = {"invalid": "Not a valid date: YYYY-MM-DD."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+            raise self.make_error("invalid")
+        try:
+            return date.fromisoformat(value)
+        except ValueError:  # 2027-02-30, year 0000
+            raise self.make_error("invalid") from None
 
 
 class Priority(fields.String):

@@ -6,11 +6,12 @@ from datetime import datetime
 
 from flask import current_app
 from itsdangerous import BadData, URLSafeSerializer
-from marshmallow import Schema, ValidationError, fields, post_load, validate
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from app.schemas.common import (
     TAG_NAME_MAX,
     TAGS_PER_ITEM_MAX,
+    CalendarDate,
     JsonBoolean,
     Priority,
     QueryBoolean,
@@ -78,7 +79,20 @@ class TaskSchema(Schema):
     )
     completed_at = UTCDateTime(dump_only=True, allow_none=True)
     due_at = UserDateTime(
-        allow_none=True, metadata={"description": "Without an offset: the user's time zone"}
+        allow_none=True,
+        metadata={
+            "description": "Due at an instant; without an offset: the user's time zone. "
+            "Setting it clears due_date"
+        },
+    )
+    due_date = CalendarDate(
+        allow_none=True,
+        metadata={
+            "description": "Due on a day, with no time: answered exactly as sent. It stands at the "
+            "start of that day in the user's current time zone for due_after, due_before and the "
+            "due_at sorts, and is overdue once the whole day has passed there. Setting it clears "
+            "due_at; giving both non-null is a 422"
+        },
     )
     priority = Priority(attribute="priority_level")
     tags = TagNames(
@@ -88,6 +102,13 @@ class TaskSchema(Schema):
     )
     created_at = UTCDateTime(dump_only=True)
     updated_at = UTCDateTime(dump_only=True)
+
+    @validates_schema
+    def one_due(self, data, **kwargs):
+        """A task is due at an instant or on a day, not both."""
+        if data.get("due_at") is not None and data.get("due_date") is not None:
+            message = "Give due_at or due_date, not both."
+            raise ValidationError({"due_at": [message], "due_date": [message]})
 
 
 class TaskListSchema(Schema):
@@ -105,9 +126,18 @@ class TaskQueryArgsSchema(Schema):
         validate=validate.Length(max=TAGS_PER_ITEM_MAX),
         metadata={"description": "Repeat to require every one of the tags (matched ignoring case)"},
     )
-    due_after = UserDateTime(metadata={"description": "due_at at or after this instant"})
-    due_before = UserDateTime(metadata={"description": "due_at before this instant"})
-    overdue = QueryBoolean(metadata={"description": "true: due in the past and not completed"})
+    due_after = UserDateTime(
+        metadata={"description": "Due at or after this instant (a due_date: the start of its day)"}
+    )
+    due_before = UserDateTime(
+        metadata={"description": "Due before this instant (a due_date: the start of its day)"}
+    )
+    overdue = QueryBoolean(
+        metadata={
+            "description": "true: not completed, and due_at has passed or the whole due_date has "
+            "passed in the user's time zone"
+        }
+    )
     q = TrimmedString(
         validate=validate.Length(min=1, max=SEARCH_MAX),
         metadata={"description": "Full-text search (English) over title and description, web-search syntax"},
