@@ -1,7 +1,8 @@
 """The tables, as typed SQLAlchemy models, and each entity's own behaviour."""
 
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     BigInteger,
@@ -132,8 +133,8 @@ TAG_NAME_ORDER = func.lower(Tag.name).collate("C")
 # the first instant of its due_date in the user's current time zone. That instant depends on
 # the user's zone, which no index expression can read, so it is stored: due_date_start, kept
 # by the writes of due_date (Task writes) and of users.timezone (one UPDATE of the user's
-# date-only tasks in the same transaction). This is the one definition of the standing
-# instant; the sort, the cursor and the due_after/due_before filters all use these two.
+# date-only tasks in the same transaction); local_day_start (below) computes it. This is the
+# one definition of the standing instant: the sort, the cursor and due_after/due_before use it.
 DUE_LAST_ASC = text("COALESCE(due_at, due_date_start, 'infinity'::timestamptz)")
 DUE_LAST_DESC = text("COALESCE(due_at, due_date_start, '-infinity'::timestamptz)")
 PRIORITY_LAST_ASC = text("COALESCE(priority_level, 5::smallint)")
@@ -171,7 +172,8 @@ class Task(db.Model):
     completed_at: Mapped[datetime | None] = mapped_column(TZ)
     due_at: Mapped[datetime | None] = mapped_column(TZ)
     due_date: Mapped[date | None] = mapped_column(Date)
-    # Not part of the representation: local_day_start(due_date, users.timezone), see DUE_LAST_ASC.
+    # Not part of the representation: local_day_start(due_date, the user's timezone), see
+    # DUE_LAST_ASC; written only by set_due_date and app.tasks.move_date_only_tasks.
     due_date_start: Mapped[datetime | None] = mapped_column(TZ)
     priority_level: Mapped[int | None] = mapped_column(SmallInteger, ForeignKey("priorities.level"))
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
@@ -199,6 +201,14 @@ class Task(db.Model):
         expire_on_flush=False,
     )
 
+    def set_due_date(self, day: date | None, zone: str | None = None) -> None:
+        """Make the task due on `day` (None: not on a day), standing at the start of that day in
+        the owner's timezone `zone` (needed when `day` is set); a due day clears `due_at`."""
+        if day is not None:
+            self.due_at = None
+        self.due_date = day
+        self.due_date_start = None if day is None else local_day_start(day, zone)
+
     @property
     def tag_names(self) -> list[str]:
         if "tags" in vars(self):  # set by this request's write (vars() is the ORM's state dict)
@@ -206,19 +216,31 @@ class Task(db.Model):
         return self.stored_tag_names
 
 
-def local_day_start(day, zone):
-    """SQL: the first instant (timestamptz) of the calendar date `day` in the IANA zone `zone`.
+def local_day_start(day: date, zone: str) -> datetime:
+    """The first instant of the calendar date `day` in the IANA zone `zone`, as UTC.
 
-    `day` and `zone` are SQL expressions or Python values (a date, a zone name). It calls the
-    SQL function of migration 0003, which PostgreSQL's own tz database answers; that
-    migration's docstring says what it yields on days that start at 01:00 or twice.
+    Where the local day stands in time (API.md "Tasks"). Local midnight read with fold=0
+    (PEP 495) is exactly that instant, also when 00:00 does not happen once: when the clocks
+    spring forward at midnight (America/Santiago in September) 00:00 does not exist and is
+    read with the offset before the change, which gives the change itself, 01:00 local; when
+    they fall back from 01:00 to 00:00 (America/Havana in November) it is the earlier of the
+    two midnights; a day that does not exist (Pacific/Apia, 2011-12-30) starts where the next
+    one does. PostgreSQL's `day::timestamp AT TIME ZONE zone` takes the later midnight in
+    Havana, and its tz database may lack names that Python's has (the one zone names are
+    validated against), so the instant is computed here. Years long ago run on local mean
+    time: 0001-01-01 in Asia/Tokyo begins in 1 BC in UTC, which is clamped to the first
+    representable instant.
     """
-    return func.local_day_start(day, zone, type_=TZ)
+    midnight = datetime.combine(day, time(), ZoneInfo(zone))
+    try:
+        return midnight.astimezone(UTC)
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC)
 
 
-def local_date(instant, zone):
-    """SQL: the calendar date (date) that the wall clock of `zone` shows at `instant`."""
-    return func.date(func.timezone(zone, instant))
+def local_date(instant: datetime, zone: str) -> date:
+    """The calendar date on the wall clock of the IANA zone `zone` at `instant`."""
+    return instant.astimezone(ZoneInfo(zone)).date()
 
 
 class RecurringTask(db.Model):

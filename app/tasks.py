@@ -8,12 +8,25 @@ from flask import request, url_for
 from flask.views import MethodView
 from flask_jwt_extended import current_user, jwt_required
 from flask_smorest import abort
-from sqlalchemy import and_, delete, func, literal, literal_column, or_, select, tuple_, update
+from sqlalchemy import (
+    Date,
+    and_,
+    bindparam,
+    delete,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from app.api import Blueprint
 from app.extensions import db
 from app.idempotency import IdempotencyKeySchema, commit_or_defer, idempotent
-from app.models import Tag, Task, User, local_date, local_day_start
+from app.models import TZ, Tag, Task, User, local_date, local_day_start
 from app.schemas.tasks import TaskListSchema, TaskQueryArgsSchema, TaskSchema, make_cursor
 from app.tags import resolve_tags
 
@@ -143,15 +156,28 @@ def get_task_or_404(task_id: int, *, for_update: bool = False) -> Task:
 def move_date_only_tasks(user: User) -> None:
     """Stand `user`'s date-only tasks at the start of their days in the user's new timezone.
 
-    One UPDATE, in the caller's transaction (the caller commits). The users row is flushed,
-    and so locked, first: a concurrent write of a due_date waits for this transaction (it
-    reads the zone FOR SHARE, see _timezone_for) instead of storing a start in the old zone.
+    In the caller's transaction (the caller commits): the user's distinct due dates are read,
+    their starts computed (local_day_start) and written in one UPDATE. The users row is
+    flushed, and so locked, first: a concurrent write of a due_date waits for this transaction
+    (it reads the zone FOR SHARE, see _timezone_for) instead of storing a start in the old zone.
     """
     db.session.flush()
+    mine = (Task.user_id == user.id, Task.due_date.is_not(None))
+    days = db.session.scalars(select(Task.due_date).where(*mine).distinct()).all()
+    if not days:
+        return
+    starts = (
+        func.unnest(
+            bindparam("days", days, type_=ARRAY(Date)),
+            bindparam("starts", [local_day_start(day, user.timezone) for day in days], type_=ARRAY(TZ)),
+        )
+        .table_valued("day", "start")
+        .render_derived(name="starts")
+    )
     db.session.execute(
         update(Task)
-        .where(Task.user_id == user.id, Task.due_date.is_not(None))
-        .values(due_date_start=local_day_start(Task.due_date, user.timezone))
+        .where(*mine, Task.due_date == starts.c.day)
+        .values(due_date_start=starts.c.start)
         .execution_options(synchronize_session=False)
     )
 
@@ -173,11 +199,8 @@ def _apply(task: Task, data: dict, zone: str | None = None) -> None:
         if field in data:
             setattr(task, field, data[field])
     # At most one of due_at and due_date: setting one (non-null) clears the other.
-    if data.get("due_date") is not None:
-        task.due_at = None
-        task.due_date, task.due_date_start = data["due_date"], local_day_start(data["due_date"], zone)
-    elif "due_date" in data or data.get("due_at") is not None:
-        task.due_date = task.due_date_start = None
+    if "due_date" in data or data.get("due_at") is not None:
+        task.set_due_date(data.get("due_date"), zone)
     if "completed" in data and data["completed"] != task.completed:
         task.completed = data["completed"]
         # The database's clock, like created_at and updated_at.

@@ -9,32 +9,16 @@ written, and recomputed for all of a user's date-only tasks, in the same transac
 the user's timezone changes. The keyset indexes of 0002 on COALESCE(due_at, stand-in)
 become COALESCE(due_at, due_date_start, stand-in).
 
-local_day_start(day, zone) is that first instant. PostgreSQL's `day::timestamp AT TIME
-ZONE zone` (00:00 local) is right on almost every day, but 00:00 does not always happen
-exactly once:
-- When the clocks spring forward at midnight (America/Santiago in September, Asia/Beirut
-  in March until 2022, America/Havana in March), 00:00 does not exist; PostgreSQL reads a
-  nonexistent time with the offset in force before the change, which gives the instant of
-  the change: 01:00 local, the first instant of that day. Right as it is.
-- When the clocks fall back from 01:00 to 00:00 (America/Havana in November), 00:00 happens
-  twice; PostgreSQL takes the later one (the offset after the change), an hour into the day.
-  The function takes the earlier one: 00:00 read with the offset of the day before, when
-  that instant still shows the day on the local clock.
-- A day that does not exist at all (Pacific/Apia, 2011-12-30) starts where the next one
-  does.
-- Years long ago run on local mean time: 0001-01-01 00:00 in Asia/Tokyo (+09:18:59) falls
-  in 1 BC in UTC, which the application cannot represent; the result is clamped to
-  0001-01-01 00:00 UTC (such a task sorts with timed tasks of that night by id).
-A clock change that jumps over midnight without starting at it (none in the tz database
-today) would give the first instant after the gap's length instead.
+app.models.local_day_start computes that instant (in Python, with zoneinfo: its docstring
+says why not with PostgreSQL's AT TIME ZONE, and what it gives on days that start at 01:00).
 
 No rewrite and no long lock on a large table: the columns are nullable without a default
 (catalog-only changes); the constraints are added NOT VALID (a brief lock) and validated in
 a transaction of their own, which scans the table holding only a SHARE UPDATE EXCLUSIVE lock;
 the indexes are built and dropped CONCURRENTLY, outside a transaction (autocommit blocks). A
 lock_timeout makes the brief locks fail fast instead of queueing every query of the table
-behind a long transaction. If a CONCURRENTLY build fails, it leaves an INVALID index: drop it
-and run the upgrade again.
+behind a long transaction. The upgrade can be run again after a failure part way; a failed
+CONCURRENTLY build leaves an INVALID index, which must be dropped by hand first.
 
 Revision ID: 0003_task_due_date
 Revises: 0002
@@ -49,19 +33,6 @@ down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-LOCAL_DAY_START = """
-CREATE FUNCTION local_day_start(day date, zone text) RETURNS timestamptz
-LANGUAGE sql STABLE STRICT PARALLEL SAFE
-AS $$
-    SELECT GREATEST(
-        CASE WHEN timezone(zone, previous_offset)::date >= day
-             THEN LEAST(previous_offset, own_offset) ELSE own_offset END,
-        timestamptz '0001-01-01 00:00:00+00')
-    FROM (SELECT day::timestamp AT TIME ZONE zone AS own_offset,
-                 ((day - 1)::timestamp AT TIME ZONE zone) + interval '24 hours' AS previous_offset
-         ) AS candidates
-$$
-"""
 CONSTRAINTS = {
     "ck_tasks_one_due": "due_at IS NULL OR due_date IS NULL",
     "ck_tasks_due_date_start_set": "(due_date IS NULL) = (due_date_start IS NULL)",
@@ -89,12 +60,16 @@ def _drop_concurrently(indexes: dict) -> None:
 
 
 def upgrade():
+    # Safe to run again after a failure part way (the autocommit blocks commit what precedes them).
     op.execute("SET LOCAL lock_timeout = '10s'")
-    op.add_column("tasks", sa.Column("due_date", sa.Date(), nullable=True))
-    op.add_column("tasks", sa.Column("due_date_start", sa.DateTime(timezone=True), nullable=True))
-    op.execute(LOCAL_DAY_START)
+    op.execute("ALTER TABLE tasks ADD COLUMN IF NOT EXISTS due_date date")
+    op.execute("ALTER TABLE tasks ADD COLUMN IF NOT EXISTS due_date_start timestamptz")
+    existing = set(
+        op.get_bind().scalars(sa.text("SELECT conname FROM pg_constraint WHERE conrelid = 'tasks'::regclass"))
+    )
     for name, condition in CONSTRAINTS.items():
-        op.execute(f"ALTER TABLE tasks ADD CONSTRAINT {name} CHECK ({condition}) NOT VALID")
+        if name not in existing:
+            op.execute(f"ALTER TABLE tasks ADD CONSTRAINT {name} CHECK ({condition}) NOT VALID")
     with op.get_context().autocommit_block():
         for name in CONSTRAINTS:
             op.execute(f"ALTER TABLE tasks VALIDATE CONSTRAINT {name}")
@@ -110,4 +85,3 @@ def downgrade():
         op.drop_constraint(op.f(name), "tasks", type_="check")
     op.drop_column("tasks", "due_date_start")
     op.drop_column("tasks", "due_date")
-    op.execute("DROP FUNCTION local_day_start(date, text)")
