@@ -13,6 +13,7 @@ from test_tasks_list import walk
 
 import app.tasks
 from app.extensions import db
+
 from conftest import TASK_FIELDS, assert_problem
 
 TASKS = "/api/v1/tasks"
@@ -104,7 +105,7 @@ def test_every_calendar_date_of_years_1_to_9999_is_accepted(client, user, day, z
         "2027-01-01 00:00",
         " 2027-01-01",
         "2027-01-01\n",
-        "٢٠٢٧-٠١-٠١",  # Arabic-Indic digits
+        "\u0662\u0660\u0662\u0667-\u0660\u0661-\u0660\u0661",  # Arabic-Indic digits
         "",
         20270101,
         True,
