@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 from test_tasks_list import SORTS, expected_order, parse, walk
@@ -29,7 +29,7 @@ ZONES = [
 # "now", frozen for the list's overdue filter: Berlin's spring-forward night (03:30 CEST), the
 # 28th in Kiritimati and the 27th in Pago Pago.
 NOW = datetime(2027, 3, 28, 1, 30, tzinfo=UTC)
-DATES = [date(2027, 3, day) for day in range(25, 31)]
+DATES = [date(2027, 3, day) for day in range(27, 30)]  # today is the 27th or the 28th
 # Around now, and where the 28th starts in three zones (ties with date-only tasks).
 MOMENTS = [
     *(NOW + timedelta(hours=hours) for hours in (-720, -24, -1, 0, 1, 24, 720)),
@@ -55,20 +55,21 @@ task_specs = st.lists(
         ),
         dues,
     ).map(lambda pair: {**pair[0], **pair[1]}),
-    max_size=8,
+    max_size=10,
 )
-filters = st.fixed_dictionaries(
-    {},
-    optional={
-        "completed": st.booleans(),
-        "priority": st.sampled_from(["low", "medium", "high", "urgent"]),
-        "tag": st.lists(st.sampled_from([n.upper() for n in TAG_NAMES] + TAG_NAMES), min_size=1, max_size=2),
-        "due_after": st.sampled_from(MOMENTS),
-        "due_before": st.sampled_from(MOMENTS),
-        "overdue": st.booleans(),
-        "q": st.sampled_from(WORDS),
-        "sort": st.sampled_from(SORTS),
-    },
+FILTERS = {
+    "completed": st.booleans(),
+    "priority": st.sampled_from(["low", "medium", "high", "urgent"]),
+    "tag": st.lists(st.sampled_from([n.upper() for n in TAG_NAMES] + TAG_NAMES), min_size=1, max_size=2),
+    "due_after": st.sampled_from(MOMENTS),
+    "due_before": st.sampled_from(MOMENTS),
+    "overdue": st.booleans(),
+    "q": st.sampled_from(WORDS),
+    "sort": st.sampled_from(SORTS),
+}
+# Up to three filters at once: more would leave few examples with any task to list.
+filters = st.lists(st.sampled_from(sorted(FILTERS)), max_size=3, unique=True).flatmap(
+    lambda names: st.fixed_dictionaries({name: FILTERS[name] for name in names})
 )
 
 
@@ -141,8 +142,30 @@ def set_zone(client, user, zone: str) -> None:
     assert response.status_code == 200, response.get_json()
 
 
+def spec(due: dict, completed: bool = False) -> dict:
+    return {"title": "apple", "completed": completed, "priority": None, "tags": [], **due}
+
+
+# Cases that random draws reach too rarely to rely on: the user's today, yesterday and
+# tomorrow as due dates under overdue; a date-only task tied with a timed one at the start
+# of a 23-hour day; tasks written in one zone and listed in the opposite one.
+AROUND_TODAY = [
+    spec({"due_date": f"2027-03-{day}"}, completed) for day in (27, 28, 29) for completed in (False, True)
+]
+
+
+@example(AROUND_TODAY, {"overdue": True}, "UTC", "UTC", 2)
+@example(AROUND_TODAY, {"overdue": False}, "Pacific/Kiritimati", "Pacific/Pago_Pago", 1)
+@example(AROUND_TODAY, {"overdue": True, "sort": "-due_at"}, "Pacific/Pago_Pago", "Pacific/Kiritimati", 3)
+@example(
+    [spec({"due_at": "2027-03-27T23:00:00+00:00"}), spec({"due_date": "2027-03-28"}), spec({})] * 2,
+    {"sort": "due_at", "due_before": MOMENTS[-1]},
+    "UTC",
+    "Europe/Berlin",
+    1,
+)
 @settings(
-    max_examples=40,
+    max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
