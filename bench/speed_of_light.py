@@ -26,7 +26,7 @@ import psycopg2.pool
 from flask import Flask, request
 
 PAGE = 50
-COLUMNS = """t.id, t.title, t.description, t.completed, t.completed_at, t.due_at, p.name,
+COLUMNS = """t.id, t.title, t.description, t.completed, t.completed_at, t.due_at, t.due_date, p.name,
        ARRAY(SELECT g.name FROM task_tags tt JOIN tags g ON g.id = tt.tag_id
              WHERE tt.task_id = t.id ORDER BY lower(g.name), g.id),
        t.created_at, t.updated_at"""
@@ -59,6 +59,7 @@ KEYS = (
     "completed",
     "completed_at",
     "due_at",
+    "due_date",
     "priority",
     "tags",
     "created_at",
@@ -74,13 +75,17 @@ def _utc(moment):
     return moment.astimezone(UTC).isoformat() if moment is not None else None
 
 
+def _day(day):
+    return day.isoformat() if day is not None else None
+
+
 def _as_page(rows: list[tuple], limit: int) -> dict:
     """Rows (one more than `limit` when there is a next page) in the API's JSON shape."""
     items = [
         dict(
             zip(
                 KEYS,
-                (*row[:4], _utc(row[4]), _utc(row[5]), *row[6:8], _utc(row[8]), _utc(row[9])),
+                (*row[:4], _utc(row[4]), _utc(row[5]), _day(row[6]), *row[7:9], _utc(row[9]), _utc(row[10])),
                 strict=True,
             )
         )
