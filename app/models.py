@@ -216,6 +216,11 @@ class Task(db.Model):
         return self.stored_tag_names
 
 
+# Where a task stands in time: the first of these that is not null. The due sorts and the
+# due_after/due_before filters are COALESCE(*DUE_STANDS_AT, stand-in), DUE_LAST_ASC/_DESC above.
+DUE_STANDS_AT = (Task.due_at, Task.due_date_start)
+
+
 def local_day_start(day: date, zone: str) -> datetime:
     """The first instant of the calendar date `day` in the IANA zone `zone`, as UTC.
 

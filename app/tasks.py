@@ -26,7 +26,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from app.api import Blueprint
 from app.extensions import db
 from app.idempotency import IdempotencyKeySchema, commit_or_defer, idempotent
-from app.models import TZ, Tag, Task, User, local_date, local_day_start
+from app.models import DUE_STANDS_AT, TZ, Tag, Task, User, local_date, local_day_start
 from app.schemas.tasks import TaskListSchema, TaskQueryArgsSchema, TaskSchema, make_cursor
 from app.tags import resolve_tags
 
@@ -34,8 +34,6 @@ blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="Task
 
 LOCATION = {"Location": {"description": "URL of the new task", "schema": {"type": "string"}}}
 ETAG = {"ETag": {"description": "Strong validator of this representation", "schema": {"type": "string"}}}
-# Where a task stands in time: the first of these that is not null (see app.models.DUE_LAST_ASC).
-DUE_STANDS_AT = (Task.due_at, Task.due_date_start)
 # Sort name -> (columns whose first non-null is the key, stand-in for null when ascending,
 # when descending): nulls sort last both ways as a value past every real one; migrations
 # 0002 and 0003 index these expressions (COALESCE(*columns, stand-in)).
