@@ -165,7 +165,7 @@ AROUND_TODAY = [
     1,
 )
 @settings(
-    max_examples=60,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
