@@ -27,6 +27,7 @@ from app.schemas.auth import (
     UserSchema,
 )
 from app.schemas.common import UTCDateTime
+from app.tasks import move_date_only_tasks
 from app.tokens import (
     LIVE_SESSION,
     require_live_session,
@@ -217,10 +218,17 @@ class Me(MethodView):
     @blp.arguments(ProfileSchema(partial=True), required=False)
     @blp.response(200, UserSchema)
     def patch(self, data):
-        """Change the caller's names or time zone"""
+        """Change the caller's names or time zone
+
+        A new `timezone` moves the caller's date-only tasks (`due_date`) with it: each then
+        stands at the start of its day in the new zone (for `due_after`, `due_before`, the
+        `due_at` sorts and `overdue`), in the same transaction. Timed tasks do not move.
+        """
         user = get_current_user()
         for field, value in data.items():
             setattr(user, field, value)
+        if "timezone" in data:
+            move_date_only_tasks(user)
         db.session.commit()
         return user
 

@@ -174,23 +174,19 @@ def _span(definitions: list[RecurringTask], exceptions: dict[int, list[TaskInsta
 
 
 # --- Tasks ---------------------------------------------------------------------------------
-# MERGE NOTE: `due_date` (an all-day, date-only due) is being added to tasks in parallel. The two
-# functions below read it with getattr/hasattr, so they work before and after that column exists.
 
 
 def _has_due():
-    """SQL condition: the task has a due (a `due_at`, or a `due_date` once tasks have one)."""
-    conditions = [Task.due_at.is_not(None)]
-    if hasattr(Task, "due_date"):
-        conditions.append(Task.due_date.is_not(None))
-    return or_(*conditions)
+    """SQL condition: the task has a due, an instant (`due_at`) or a day (`due_date`)."""
+    return or_(Task.due_at.is_not(None), Task.due_date.is_not(None))
 
 
 def _task_start(task: Task) -> datetime | date:
-    """DTSTART of a task: `due_at` in UTC, else `due_date` as an all-day date (VALUE=DATE)."""
+    """DTSTART of a task: `due_at` in UTC, else `due_date` as an all-day date (VALUE=DATE; RFC 5545
+    3.6.1: an anniversary-like event with no time, the same day in every zone)."""
     if task.due_at is not None:
         return task.due_at.astimezone(UTC)
-    return getattr(task, "due_date", None)
+    return task.due_date
 
 
 def _describe(event: Event, uid: str, item, modified: datetime) -> Event:

@@ -1,7 +1,8 @@
 """The tables, as typed SQLAlchemy models, and each entity's own behaviour."""
 
 import uuid
-from datetime import datetime
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     BigInteger,
@@ -9,6 +10,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Computed,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -125,9 +127,16 @@ TAG_NAME_ORDER = func.lower(Tag.name).collate("C")
 
 # Keyset pagination sorts a nullable key as COALESCE(key, stand-in) so that its nulls come
 # last in both directions and one row comparison pages through them; each expression has
-# an index of its own (migration 0002). The stand-ins lie outside every real value.
-DUE_AT_LAST_ASC = text("COALESCE(due_at, 'infinity'::timestamptz)")
-DUE_AT_LAST_DESC = text("COALESCE(due_at, '-infinity'::timestamptz)")
+# an index of its own (migrations 0002, 0003). The stand-ins lie outside every real value.
+#
+# Where a task stands in time (API.md "Tasks"): at its due_at, or, for a date-only task, at
+# the first instant of its due_date in the user's current time zone. That instant depends on
+# the user's zone, which no index expression can read, so it is stored: due_date_start, kept
+# by the writes of due_date (Task writes) and of users.timezone (one UPDATE of the user's
+# date-only tasks in the same transaction); local_day_start (below) computes it. This is the
+# one definition of the standing instant: the sort, the cursor and due_after/due_before use it.
+DUE_LAST_ASC = text("COALESCE(due_at, due_date_start, 'infinity'::timestamptz)")
+DUE_LAST_DESC = text("COALESCE(due_at, due_date_start, '-infinity'::timestamptz)")
 PRIORITY_LAST_ASC = text("COALESCE(priority_level, 5::smallint)")
 PRIORITY_LAST_DESC = text("COALESCE(priority_level, 0::smallint)")
 
@@ -138,14 +147,16 @@ class Task(db.Model):
         CheckConstraint("char_length(title) BETWEEN 1 AND 200", name="title_length"),
         CheckConstraint("char_length(description) <= 10000", name="description_length"),
         CheckConstraint("completed = (completed_at IS NOT NULL)", name="completed_at_set"),
+        CheckConstraint("due_at IS NULL OR due_date IS NULL", name="one_due"),
+        CheckConstraint("(due_date IS NULL) = (due_date_start IS NULL)", name="due_date_start_set"),
         # Keyset pagination: one index per sort key, the id breaking ties.
         Index("ix_tasks_user_id_created_at_id", "user_id", "created_at", "id"),
         Index("ix_tasks_user_id_updated_at_id", "user_id", "updated_at", "id"),
         Index("ix_tasks_user_id_due_at_id", "user_id", "due_at", "id"),
         Index("ix_tasks_user_id_priority_level_id", "user_id", "priority_level", "id"),
         Index("ix_tasks_search_vector", "search_vector", postgresql_using="gin"),
-        Index("ix_tasks_user_id_due_at_last_asc_id", "user_id", DUE_AT_LAST_ASC, "id"),
-        Index("ix_tasks_user_id_due_at_last_desc_id", "user_id", DUE_AT_LAST_DESC, "id"),
+        Index("ix_tasks_user_id_due_last_asc_id", "user_id", DUE_LAST_ASC, "id"),
+        Index("ix_tasks_user_id_due_last_desc_id", "user_id", DUE_LAST_DESC, "id"),
         Index("ix_tasks_user_id_priority_last_asc_id", "user_id", PRIORITY_LAST_ASC, "id"),
         Index("ix_tasks_user_id_priority_last_desc_id", "user_id", PRIORITY_LAST_DESC, "id"),
     )
@@ -160,6 +171,10 @@ class Task(db.Model):
     completed: Mapped[bool] = mapped_column(Boolean, server_default="false")
     completed_at: Mapped[datetime | None] = mapped_column(TZ)
     due_at: Mapped[datetime | None] = mapped_column(TZ)
+    due_date: Mapped[date | None] = mapped_column(Date)
+    # Not part of the representation: local_day_start(due_date, the user's timezone), see
+    # DUE_LAST_ASC; written only by set_due_date and app.tasks.move_date_only_tasks.
+    due_date_start: Mapped[datetime | None] = mapped_column(TZ)
     priority_level: Mapped[int | None] = mapped_column(SmallInteger, ForeignKey("priorities.level"))
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
@@ -186,11 +201,51 @@ class Task(db.Model):
         expire_on_flush=False,
     )
 
+    def set_due_date(self, day: date | None, zone: str | None = None) -> None:
+        """Make the task due on `day` (None: not on a day), standing at the start of that day in
+        the owner's timezone `zone` (needed when `day` is set); a due day clears `due_at`."""
+        if day is not None:
+            self.due_at = None
+        self.due_date = day
+        self.due_date_start = None if day is None else local_day_start(day, zone)
+
     @property
     def tag_names(self) -> list[str]:
         if "tags" in vars(self):  # set by this request's write (vars() is the ORM's state dict)
             return [tag.name for tag in self.tags]
         return self.stored_tag_names
+
+
+# Where a task stands in time: the first of these that is not null. The due sorts and the
+# due_after/due_before filters are COALESCE(*DUE_STANDS_AT, stand-in), DUE_LAST_ASC/_DESC above.
+DUE_STANDS_AT = (Task.due_at, Task.due_date_start)
+
+
+def local_day_start(day: date, zone: str) -> datetime:
+    """The first instant of the calendar date `day` in the IANA zone `zone`, as UTC.
+
+    Where the local day stands in time (API.md "Tasks"). Local midnight read with fold=0
+    (PEP 495) is exactly that instant, also when 00:00 does not happen once: when the clocks
+    spring forward at midnight (America/Santiago in September) 00:00 does not exist and is
+    read with the offset before the change, which gives the change itself, 01:00 local; when
+    they fall back from 01:00 to 00:00 (America/Havana in November) it is the earlier of the
+    two midnights; a day that does not exist (Pacific/Apia, 2011-12-30) starts where the next
+    one does. PostgreSQL's `day::timestamp AT TIME ZONE zone` takes the later midnight in
+    Havana, and its tz database may lack names that Python's has (the one zone names are
+    validated against), so the instant is computed here. Years long ago run on local mean
+    time: 0001-01-01 in Asia/Tokyo begins in 1 BC in UTC, which is clamped to the first
+    representable instant.
+    """
+    midnight = datetime.combine(day, time(), ZoneInfo(zone))
+    try:
+        return midnight.astimezone(UTC)
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC)
+
+
+def local_date(instant: datetime, zone: str) -> date:
+    """The calendar date on the wall clock of the IANA zone `zone` at `instant`."""
+    return instant.astimezone(ZoneInfo(zone)).date()
 
 
 class RecurringTask(db.Model):

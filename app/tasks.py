@@ -2,19 +2,44 @@
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 from flask import Response, request, url_for
 from flask.views import MethodView
 from flask_jwt_extended import current_user, jwt_required
 from flask_smorest import abort
-from sqlalchemy import delete, func, literal, literal_column, or_, select, text, true, tuple_
+from sqlalchemy import (
+    Date,
+    and_,
+    bindparam,
+    delete,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    text,
+    true,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from app.api import Blueprint, json_response
 from app.extensions import db
 from app.idempotency import IdempotencyKeySchema, commit_or_defer, idempotent
-from app.models import TAG_NAME_ORDER, AuthSession, Tag, Task
+from app.models import (
+    DUE_STANDS_AT,
+    TAG_NAME_ORDER,
+    TZ,
+    AuthSession,
+    Tag,
+    Task,
+    User,
+    local_date,
+    local_day_start,
+)
 from app.openapi import answer_links
 from app.schemas.common import Priority, UTCDateTime
 from app.schemas.tasks import TaskListSchema, TaskQueryArgsSchema, TaskSchema, make_cursor
@@ -31,14 +56,20 @@ blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="Task
 
 LOCATION = {"Location": {"description": "URL of the new task", "schema": {"type": "string"}}}
 ETAG = {"ETag": {"description": "Strong validator of this representation", "schema": {"type": "string"}}}
-# Sort name -> (column, stand-in for null when ascending, when descending): nulls sort
-# last both ways as a value past every real one; migration 0002 indexes these expressions.
+# Sort name -> (columns whose first non-null is the key, stand-in for null when ascending,
+# when descending): nulls sort last both ways as a value past every real one; migrations
+# 0002 and 0003 index these expressions (COALESCE(*columns, stand-in)).
 SORT_KEYS = {
-    "created_at": (Task.created_at, None, None),
-    "updated_at": (Task.updated_at, None, None),
-    "due_at": (Task.due_at, "'infinity'::timestamptz", "'-infinity'::timestamptz"),
-    "priority": (Task.priority_level, "5::smallint", "0::smallint"),
+    "created_at": ((Task.created_at,), None, None),
+    "updated_at": ((Task.updated_at,), None, None),
+    "due_at": (DUE_STANDS_AT, "'infinity'::timestamptz", "'-infinity'::timestamptz"),
+    "priority": ((Task.priority_level,), "5::smallint", "0::smallint"),
 }
+
+
+def now() -> datetime:
+    """The instant `overdue` is judged at (the app's clock; tests replace this function)."""
+    return datetime.now(UTC)
 
 
 def tag_names_json(tags: str) -> str:
@@ -62,6 +93,7 @@ def task_json(row: str, tags: str | None = None) -> str:
         'completed', {row}.completed,
         'completed_at', {UTCDateTime.sql(f"{row}.completed_at")},
         'due_at', {UTCDateTime.sql(f"{row}.due_at")},
+        'due_date', {row}.due_date,
         'priority', {Priority.sql(f"{row}.priority_level")},
         'tags', {tags},
         'created_at', {UTCDateTime.sql(f"{row}.created_at")},
@@ -104,12 +136,14 @@ CREATE_TASK = text(f"""
         SELECT tags.id, tags.name FROM tags JOIN session ON tags.user_id = session.user_id
         WHERE lower(tags.name) IN (SELECT lower(name) FROM wanted)
     ), new_task AS (
-        INSERT INTO tasks (user_id, title, description, completed, completed_at, due_at, priority_level)
+        INSERT INTO tasks (user_id, title, description, completed, completed_at, due_at, due_date,
+            due_date_start, priority_level)
         SELECT session.user_id, :title, :description, :completed,
-            CASE WHEN :completed THEN statement_timestamp() END, :due_at, :priority_level
+            CASE WHEN :completed THEN statement_timestamp() END, :due_at, :due_date, :due_date_start,
+            :priority_level
         FROM session
         WHERE (SELECT count(*) FROM tag_rows) = (SELECT count(DISTINCT lower(name)) FROM wanted)
-        RETURNING id, title, description, completed, completed_at, due_at, priority_level,
+        RETURNING id, title, description, completed, completed_at, due_at, due_date, priority_level,
             created_at, updated_at
     ), links AS (
         INSERT INTO task_tags (task_id, tag_id) SELECT new_task.id, tag_rows.id FROM new_task, tag_rows
@@ -191,10 +225,11 @@ class TaskById(MethodView):
         the row locked (SELECT ... FOR UPDATE), so of two writers holding the same ETag one
         wins and the other gets 412.
         """
+        zone = _timezone_for(data)  # before the task's lock: users, then tasks, as PATCH /me
         task, now = _locked_task_or_404(task_id)
         if not _if_match(_etag(TaskSchema().dump(task))):
             abort(412, message="The task has changed since that ETag; fetch it again.")
-        _apply(task, data, now)
+        _apply(task, data, now, zone)
         task.updated_at = now
         db.session.commit()
         return task, {"ETag": _etag(TaskSchema().dump(task))}
@@ -229,12 +264,16 @@ def _create(data: dict) -> tuple[int, Response | Task]:
     """Insert the caller's task from a loaded body; (its id, the answer). One statement
     (CREATE_TASK) whose JSON is the answer; or, when a tag it names was committed by another
     request after that statement began, through the ORM, which then sees the tag."""
+    zone = _timezone_for(data)
+    day = data.get("due_date")
     params = {
         **session_params(),
         "title": data["title"],
         "description": data["description"],
         "completed": data["completed"],
         "due_at": data.get("due_at"),
+        "due_date": day,
+        "due_date_start": None if day is None else local_day_start(day, zone),
         "priority_level": data.get("priority_level"),
         "tag_names": data["tag_names"],
     }
@@ -242,19 +281,61 @@ def _create(data: dict) -> tuple[int, Response | Task]:
     if row.id is not None:
         return row.id, json_response(row.body)
     task = Task(user_id=current_user.id)
-    _apply(task, data)
+    _apply(task, data, zone=zone)
     db.session.add(task)
     db.session.flush()
     return task.id, task
 
 
-def _apply(task: Task, data: dict, now=None) -> None:
+def move_date_only_tasks(user: User) -> None:
+    """Stand `user`'s date-only tasks at the start of their days in the user's new timezone.
+
+    In the caller's transaction (the caller commits): the user's distinct due dates are read,
+    their starts computed (local_day_start) and written in one UPDATE. The users row is
+    flushed, and so locked, first: a concurrent write of a due_date waits for this transaction
+    (it reads the zone FOR SHARE, see _timezone_for) instead of storing a start in the old zone.
+    """
+    db.session.flush()
+    mine = (Task.user_id == user.id, Task.due_date.is_not(None))
+    days = db.session.scalars(select(Task.due_date).where(*mine).distinct()).all()
+    if not days:
+        return
+    starts = (
+        func.unnest(
+            bindparam("days", days, type_=ARRAY(Date)),
+            bindparam("starts", [local_day_start(day, user.timezone) for day in days], type_=ARRAY(TZ)),
+        )
+        .table_valued("day", "start")
+        .render_derived(name="starts")
+    )
+    db.session.execute(
+        update(Task)
+        .where(*mine, Task.due_date == starts.c.day)
+        .values(due_date_start=starts.c.start)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _timezone_for(data: dict) -> str | None:
+    """The caller's current timezone when the body sets a due_date (else None), read with the
+    users row locked FOR SHARE until the commit, so that a concurrent PATCH /me cannot move
+    the user's date-only tasks to another zone under this write."""
+    if data.get("due_date") is None:
+        return None
+    query = select(User.timezone).where(User.id == current_user.id).with_for_update(read=True)
+    return db.session.scalar(query)
+
+
+def _apply(task: Task, data: dict, now=None, zone: str | None = None) -> None:
     """Copy a loaded body onto `task`; `completed` and `tags` have rules of their own. `now`, the
     database's clock (a value read from it, or by default its `statement_timestamp()`), stamps
-    `completed_at`."""
+    `completed_at`. `zone`: the user's timezone, needed when the body sets a due_date."""
     for field in ("title", "description", "due_at", "priority_level"):
         if field in data:
             setattr(task, field, data[field])
+    # At most one of due_at and due_date: setting one (non-null) clears the other.
+    if "due_date" in data or data.get("due_at") is not None:
+        task.set_due_date(data.get("due_date"), zone)
     if "completed" in data and data["completed"] != task.completed:
         task.completed = data["completed"]
         # The database's clock, like created_at and updated_at.
@@ -283,23 +364,30 @@ def _if_match(etag: str) -> bool:
     return "*" in candidates or etag in candidates
 
 
+def _sort_key(name: str, descending: bool, values: tuple | None = None):
+    """The indexed sort expression of sort `name`: COALESCE(first non-null, stand-in for null)
+    over the sort's columns, or over `values` (the cursor's key, a bound literal) instead."""
+    columns, null_asc, null_desc = SORT_KEYS[name]
+    stand_in = null_desc if descending else null_asc
+    values = columns if values is None else values
+    return values[0] if stand_in is None else func.coalesce(*values, literal_column(stand_in))
+
+
 def _list_query(args: dict):
     """One page (plus one row, to know whether there is a next page) of the caller's tasks: each
-    as (body: its JSON text, key: its sort column's value, id, sort_key)."""
-    descending = args["sort"].startswith("-")
-    column, null_asc, null_desc = SORT_KEYS[args["sort"].lstrip("-")]
-    stand_in = null_desc if descending else null_asc
-
-    def sort_key(value):
-        return value if stand_in is None else func.coalesce(value, literal_column(stand_in))
-
-    key = sort_key(column)
+    as (body: its JSON text, key: its sort key's value for the cursor, id, sort_key)."""
+    descending, name = args["sort"].startswith("-"), args["sort"].lstrip("-")
+    columns = SORT_KEYS[name][0]
+    key = _sort_key(name, descending)
+    # The cursor's key: where the task stands (for due_at: due_at, or its day's start), or null.
+    cursor_key = columns[0] if len(columns) == 1 else func.coalesce(*columns)
     query = select(
-        literal_column(TASK_JSON).label("body"), column.label("key"), Task.id, key.label("sort_key")
+        literal_column(TASK_JSON).label("body"), cursor_key.label("key"), Task.id, key.label("sort_key")
     ).where(Task.user_id == current_user.id, *_filters(args))
     if "cursor" in args:
         after_key, after_id = args["cursor"]
-        row, after = tuple_(key, Task.id), tuple_(sort_key(literal(after_key, column.type)), after_id)
+        after_value = literal(after_key, columns[0].type)
+        row, after = tuple_(key, Task.id), tuple_(_sort_key(name, descending, (after_value,)), after_id)
         query = query.where(row < after if descending else row > after)
     order = (key.desc(), Task.id.desc()) if descending else (key, Task.id)
     return query.order_by(*order).limit(args["limit"] + 1)
@@ -326,14 +414,22 @@ def _filters(args: dict) -> list:
         conditions.append(Task.priority_level == args["priority"])
     for name in args.get("tag", []):
         conditions.append(Task.tags.any(func.lower(Tag.name) == func.lower(name)))
+    # Where a task stands in time, as the due sorts' indexes have it: the descending key puts
+    # tasks without a due at -infinity, the ascending one at infinity, so a finite bound on
+    # the one or the other leaves them out by itself.
     if "due_after" in args:
-        conditions.append(Task.due_at >= args["due_after"])
+        conditions.append(_sort_key("due_at", True) >= args["due_after"])
     if "due_before" in args:
-        conditions.append(Task.due_at < args["due_before"])
+        conditions.append(_sort_key("due_at", False) < args["due_before"])
     if "overdue" in args:
-        overdue = (Task.due_at < func.now()) & Task.completed.is_(False)
-        # Spelled out: NOT (due_at < now() ...) would be NULL, not true, for a task without due_at.
-        not_overdue = or_(Task.due_at.is_(None), Task.due_at >= func.now(), Task.completed)
+        moment = now()
+        # A date-only task is overdue once its whole day has passed: its date is before today's
+        # date on the user's wall clock.
+        today = local_date(moment, current_user.timezone)
+        overdue = and_(Task.completed.is_(False), or_(Task.due_at < moment, Task.due_date < today))
+        # Spelled out: NOT (...) would be NULL, not true, for a task without a due.
+        no_due = and_(Task.due_at.is_(None), Task.due_date.is_(None))
+        not_overdue = or_(Task.completed, no_due, Task.due_at >= moment, Task.due_date >= today)
         conditions.append(overdue if args["overdue"] else not_overdue)
     if "q" in args:
         conditions.append(Task.search_vector.bool_op("@@")(func.websearch_to_tsquery("english", args["q"])))

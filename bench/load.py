@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
+from app.models import local_day_start
+
 # fmt: off
 WORDS = (
     "report", "invoice", "meeting", "garden", "groceries", "dentist", "budget", "email", "review",
@@ -40,8 +42,11 @@ def _timestamp(moment: datetime) -> str:
     return moment.isoformat()
 
 
-def _task_rows(user_id: int, first_id: int, count: int, rng: random.Random, now: datetime) -> Iterator[str]:
-    """COPY text lines for `count` tasks, the oldest first, created over the past two years."""
+def _task_rows(
+    user_id: int, first_id: int, count: int, rng: random.Random, now: datetime, zone: str = "UTC"
+) -> Iterator[str]:
+    """COPY text lines for `count` tasks, the oldest first, created over the past two years; 70 %
+    have a due, a quarter of those a date-only one (standing at its day's start in `zone`)."""
     span = timedelta(days=730).total_seconds()
     for offset in range(count):
         created = now - timedelta(seconds=span * (count - offset) / count)
@@ -50,6 +55,9 @@ def _task_rows(user_id: int, first_id: int, count: int, rng: random.Random, now:
         completed = rng.random() < 0.3
         completed_at = _timestamp(created + timedelta(days=1)) if completed else NULL
         due = created + timedelta(days=rng.randint(-30, 400)) if rng.random() < 0.7 else None
+        day = due.date() if due is not None and rng.random() < 0.25 else None
+        if day is not None:
+            due = None
         level = rng.choice(PRIORITY_LEVELS)
         yield "\t".join(
             (
@@ -60,6 +68,8 @@ def _task_rows(user_id: int, first_id: int, count: int, rng: random.Random, now:
                 "t" if completed else "f",
                 completed_at,
                 _timestamp(due) if due else NULL,
+                day.isoformat() if day else NULL,
+                _timestamp(local_day_start(day, zone)) if day else NULL,
                 NULL if level is None else str(level),
                 _timestamp(created),
                 _timestamp(created),
@@ -83,7 +93,8 @@ def _copy(cursor, table: str, columns: str, lines: Iterator[str]) -> None:
 
 
 TASK_COLUMNS = (
-    "id, user_id, title, description, completed, completed_at, due_at, priority_level, created_at, updated_at"
+    "id, user_id, title, description, completed, completed_at, due_at, due_date, due_date_start, "
+    "priority_level, created_at, updated_at"
 )
 
 
@@ -109,8 +120,10 @@ def load_tasks(connection, user_id: int, count: int, tag_ids: list[int] = (), se
     rng = random.Random(seed)
     now = datetime.now(UTC)
     with connection.cursor() as cursor:
+        cursor.execute("SELECT timezone FROM users WHERE id = %s", (user_id,))
+        zone = cursor.fetchone()[0]
         first = _reserve_ids(cursor, "tasks", count)
-        _copy(cursor, "tasks", TASK_COLUMNS, _task_rows(user_id, first, count, rng, now))
+        _copy(cursor, "tasks", TASK_COLUMNS, _task_rows(user_id, first, count, rng, now, zone))
         if tag_ids:
             _copy(cursor, "task_tags", "task_id, tag_id", _tag_rows(first, count, list(tag_ids), rng))
     return range(first, first + count)

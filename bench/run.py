@@ -94,6 +94,7 @@ def scenarios(seeded: Seeded) -> list[Scenario]:
         Scenario(WITH_TOKEN_CHECK, "GET", ["/auth"], token=token, server="sol"),
         Scenario(WITH_FLASK, "GET", ["/flask"], token=token, server="sol"),
         Scenario("list tag=work", "GET", ["/api/v1/tasks?tag=work"], token=token),
+        Scenario("list sort=due_at", "GET", ["/api/v1/tasks?sort=due_at"], token=token),
         Scenario("search q=invoice", "GET", ["/api/v1/tasks?q=invoice"], token=token),
         Scenario("get one task", "GET", items, token=token),
         Scenario(GET_REFERENCE, "GET", items, token=token, server="sol"),

@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from config import Config  # the API's own pool settings
 
 PAGE = 50
-COLUMNS = """t.id, t.title, t.description, t.completed, t.completed_at, t.due_at, p.name,
+COLUMNS = """t.id, t.title, t.description, t.completed, t.completed_at, t.due_at, t.due_date, p.name,
        ARRAY(SELECT g.name FROM task_tags tt JOIN tags g ON g.id = tt.tag_id
              WHERE tt.task_id = t.id ORDER BY lower(g.name), g.id),
        t.created_at, t.updated_at"""
@@ -77,6 +77,7 @@ KEYS = (
     "completed",
     "completed_at",
     "due_at",
+    "due_date",
     "priority",
     "tags",
     "created_at",
@@ -130,11 +131,12 @@ WITH s AS (
                 ELSE %(due_at)s::timestamptz END,
            %(priority)s
     FROM s
-    RETURNING id, title, description, completed, completed_at, due_at, priority_level, created_at, updated_at
+    RETURNING id, title, description, completed, completed_at, due_at, due_date, priority_level, created_at,
+              updated_at
 ), links AS (
     INSERT INTO task_tags (task_id, tag_id) SELECT task.id, g.id FROM task, task_tags_ g
 )
-SELECT task.id, task.title, task.description, task.completed, task.completed_at, task.due_at,
+SELECT task.id, task.title, task.description, task.completed, task.completed_at, task.due_at, task.due_date,
        p.name, ARRAY(SELECT name FROM task_tags_ ORDER BY lower(name) COLLATE "C"),
        task.created_at, task.updated_at
 FROM task LEFT JOIN priorities p ON p.level = task.priority_level
@@ -156,11 +158,15 @@ def _utc(moment):
     return moment.astimezone(UTC).isoformat() if moment is not None else None
 
 
+def _day(day):
+    return day.isoformat() if day is not None else None
+
+
 def _as_task(row: tuple) -> dict:
     return dict(
         zip(
             KEYS,
-            (*row[:4], _utc(row[4]), _utc(row[5]), *row[6:8], _utc(row[8]), _utc(row[9])),
+            (*row[:4], _utc(row[4]), _utc(row[5]), _day(row[6]), *row[7:9], _utc(row[9]), _utc(row[10])),
             strict=True,
         )
     )

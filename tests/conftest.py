@@ -36,6 +36,7 @@ TASK_FIELDS = {
     "completed",
     "completed_at",
     "due_at",
+    "due_date",
     "priority",
     "tags",
     "created_at",

@@ -50,6 +50,18 @@ def test_bulk_loader_gives_the_user_exactly_n_searchable_tagged_tasks(loaded, co
         == 0
     )
     assert _scalar(connection, "SELECT count(*) FROM task_tags") > 0
+    # Some are date-only, standing at the start of their day in the user's zone (UTC here).
+    assert (
+        _scalar(connection, "SELECT count(*) FROM tasks WHERE user_id = %s AND due_date IS NOT NULL", user_id)
+        > 0
+    )
+    assert (
+        _scalar(
+            connection,
+            "SELECT count(*) FROM tasks WHERE due_date_start <> due_date::timestamp AT TIME ZONE 'UTC'",
+        )
+        == 0
+    )
     matches = _scalar(
         connection,
         "SELECT count(*) FROM tasks WHERE user_id = %s AND search_vector @@ plainto_tsquery('english', %s)",

@@ -5,7 +5,6 @@ import logging
 import re
 import uuid
 from datetime import date
-from types import SimpleNamespace
 
 import icalendar
 import pytest
@@ -13,7 +12,6 @@ from sqlalchemy import text
 from test_recurring_instances import BASE, create, items
 
 from app import create_app
-from app.calendar_feed import _task_start
 from app.extensions import db
 from config import TestConfig
 
@@ -138,12 +136,17 @@ def test_open_tasks_with_a_due_are_events_in_utc(client, user, other_user):
     assert updated == event["DTSTAMP"].dt.isoformat() == task["updated_at"].split(".")[0] + "+00:00"
 
 
-def test_the_all_day_branch_writes_a_date():
-    # MERGE NOTE: `due_date` arrives with another branch; until then a stand-in object.
-    task = SimpleNamespace(due_at=None, due_date=date(2027, 3, 25))
-    event = icalendar.Event()
-    event.add("dtstart", _task_start(task))
-    assert "DTSTART;VALUE=DATE:20270325" in event.to_ical().decode()
+def test_date_only_tasks_are_all_day_events(client, user):
+    headers = user["headers"]
+    client.patch("/api/v1/auth/me", json={"timezone": "Pacific/Kiritimati"}, headers=headers)
+    task = client.post(
+        "/api/v1/tasks", json={"title": "Pay rent", "due_date": "2027-03-01"}, headers=headers
+    ).get_json()
+    raw = fetch(client, new_feed(client, headers)).get_data(as_text=True)
+    assert "DTSTART;VALUE=DATE:20270301\r\n" in raw
+    (event,) = events(icalendar.Calendar.from_ical(raw), "task-")
+    assert str(event["UID"]) == f"task-{task['id']}@todo-api"
+    assert event["DTSTART"].dt == date(2027, 3, 1)
 
 
 def test_recurring_tasks_carry_their_zone_rule_exdate_and_overrides(client, user):

@@ -3,7 +3,7 @@
 import flask_migrate
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from app import create_app
 from app.extensions import db
@@ -39,6 +39,53 @@ def test_priorities_exist_after_migrating(client, user):
         ("high", "High", 3),
         ("urgent", "Urgent", 4),
     ]
+
+
+def test_due_date_migration_keeps_the_table_and_validates_its_constraints(empty_database):
+    """0003 on a table with tasks: no rewrite (same file on disk), the rows keep no due_date,
+    both constraints end up validated and the due sorts' new indexes valid, the old ones gone."""
+    app = create_app(TestConfig)
+    with app.app_context():
+        flask_migrate.upgrade(revision="0002")
+        with db.engine.begin() as connection:
+            user_id = connection.scalar(
+                text("INSERT INTO users (email, password_hash) VALUES ('a@example.com', 'x') RETURNING id")
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO tasks (user_id, title, due_at) SELECT :id, 'task ' || i, "
+                    "CASE WHEN i % 2 = 0 THEN now() END FROM generate_series(1, 100) i"
+                ),
+                {"id": user_id},
+            )
+            file_before = connection.scalar(text("SELECT pg_relation_filenode('tasks')"))
+        flask_migrate.upgrade()
+        with db.engine.connect() as connection:
+            assert connection.scalar(text("SELECT pg_relation_filenode('tasks')")) == file_before
+            counts = connection.execute(
+                text("SELECT count(*), count(due_at), count(due_date), count(due_date_start) FROM tasks")
+            ).one()
+            constraints = dict(
+                connection.execute(
+                    text(
+                        "SELECT conname, convalidated FROM pg_constraint "
+                        "WHERE conrelid = 'tasks'::regclass AND conname IN "
+                        "('ck_tasks_one_due', 'ck_tasks_due_date_start_set')"
+                    )
+                ).all()
+            )
+            indexes = dict(
+                connection.execute(
+                    text(
+                        "SELECT indexrelid::regclass::text, indisvalid FROM pg_index "
+                        "WHERE indrelid = 'tasks'::regclass AND indexrelid::regclass::text LIKE '%due%last%'"
+                    )
+                ).all()
+            )
+        db.engine.dispose()
+    assert tuple(counts) == (100, 50, 0, 0)
+    assert constraints == {"ck_tasks_one_due": True, "ck_tasks_due_date_start_set": True}
+    assert indexes == {"ix_tasks_user_id_due_last_asc_id": True, "ix_tasks_user_id_due_last_desc_id": True}
 
 
 def test_0004_fills_original_occurs_at_from_occurs_at(empty_database):

@@ -59,11 +59,14 @@ def parse(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def expected_order(tasks: list[dict], sort: str) -> list[int]:
-    """The contract's order: by the key, nulls last either way, ties by id in the same direction."""
+def expected_order(tasks: list[dict], sort: str, stands_at=None) -> list[int]:
+    """The contract's order: by the key, nulls last either way, ties by id in the same direction.
+    `stands_at(task)`: the instant the due_at sorts put a task at (default: its due_at)."""
     descending, field = sort.startswith("-"), sort.lstrip("-")
 
     def key(task):
+        if field == "due_at" and stands_at is not None:
+            return stands_at(task)
         value = task[field]
         if value is None:
             return None

@@ -1,6 +1,7 @@
 """Fields and schemas that several resources share."""
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, available_timezones
 
 from email_validator import EmailNotValidError, validate_email
@@ -26,6 +27,9 @@ def with_metadata(kwargs: dict, **defaults) -> dict:
     """Field keyword arguments whose `metadata` (the field's OpenAPI properties) has `defaults`
     under what the caller gave: how a custom field tells the document what it checks."""
     return {**kwargs, "metadata": {**defaults, **kwargs.get("metadata", {})}}
+
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def normalize_email(value: str) -> str:
@@ -152,6 +156,21 @@ class UserDateTime(UTCDateTime):
             return parsed.astimezone(UTC)
         except OverflowError:  # year 1 east of UTC, or 9999-12-31 west of it: no such instant in UTC
             raise ValidationError("Out of the range of representable datetimes.") from None
+
+
+class CalendarDate(fields.Date):
+    """A calendar date, exactly `YYYY-MM-DD` (years 0001 to 9999), with no time and no zone:
+    answered exactly as sent. A datetime, a week date or `20270101` is invalid."""
+
+    default_error_messages = {"invalid": "Not a valid date: YYYY-MM-DD."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+            raise self.make_error("invalid")
+        try:
+            return date.fromisoformat(value)
+        except ValueError:  # 2027-02-30, year 0000
+            raise self.make_error("invalid") from None
 
 
 class Priority(fields.String):

@@ -6,12 +6,13 @@ from datetime import datetime
 
 from flask import current_app
 from itsdangerous import BadData, URLSafeSerializer
-from marshmallow import Schema, ValidationError, fields, post_load, validate
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from app.schemas.common import (
     NOT_BLANK,
     TAG_NAME_MAX,
     TAGS_PER_ITEM_MAX,
+    CalendarDate,
     JsonBoolean,
     Priority,
     QueryBoolean,
@@ -91,8 +92,18 @@ class TaskSchema(Schema):
     due_at = UserDateTime(
         allow_none=True,
         metadata={
-            "description": "RFC 3339; without an offset: wall-clock time in the user's `timezone`. "
-            "Answered in UTC. An instant outside the years 1 to 9999 in UTC is 422"
+            "description": "Due at an instant. RFC 3339; without an offset: wall-clock time in the "
+            "user's `timezone`. Answered in UTC. An instant outside the years 1 to 9999 in UTC is 422. "
+            "Setting it clears due_date"
+        },
+    )
+    due_date = CalendarDate(
+        allow_none=True,
+        metadata={
+            "description": "Due on a day, with no time: answered exactly as sent. It stands at the "
+            "start of that day in the user's current time zone for due_after, due_before and the "
+            "due_at sorts, and is overdue once the whole day has passed there. Setting it clears "
+            "due_at; giving both non-null is a 422"
         },
     )
     priority = Priority(attribute="priority_level")
@@ -107,6 +118,13 @@ class TaskSchema(Schema):
     )
     created_at = UTCDateTime(dump_only=True)
     updated_at = UTCDateTime(dump_only=True)
+
+    @validates_schema
+    def one_due(self, data, **kwargs):
+        """A task is due at an instant or on a day, not both."""
+        if data.get("due_at") is not None and data.get("due_date") is not None:
+            message = "Give due_at or due_date, not both."
+            raise ValidationError({"due_at": [message], "due_date": [message]})
 
 
 class TaskListSchema(Schema):
@@ -125,12 +143,23 @@ class TaskQueryArgsSchema(Schema):
         metadata={"description": "Repeat to require every one of the tags (matched ignoring case)"},
     )
     due_after = UserDateTime(
-        metadata={"description": "due_at at or after this instant (RFC 3339; no offset: the user's zone)"}
+        metadata={
+            "description": "Due at or after this instant (a due_date: the start of its day). RFC 3339; "
+            "no offset: the user's zone"
+        }
     )
     due_before = UserDateTime(
-        metadata={"description": "due_at before this instant (RFC 3339; no offset: the user's zone)"}
+        metadata={
+            "description": "Due before this instant (a due_date: the start of its day). RFC 3339; "
+            "no offset: the user's zone"
+        }
     )
-    overdue = QueryBoolean(metadata={"description": "true: due in the past and not completed"})
+    overdue = QueryBoolean(
+        metadata={
+            "description": "true: not completed, and due_at has passed or the whole due_date has "
+            "passed in the user's time zone"
+        }
+    )
     q = TrimmedString(
         validate=validate.Length(min=1, max=SEARCH_MAX),
         metadata={

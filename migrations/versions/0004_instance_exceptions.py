@@ -7,17 +7,16 @@ constant default (`skipped`, `detached`) or with no default (`original_occurs_at
 the catalog. `original_occurs_at` is then filled by one UPDATE (new row versions, no exclusive
 rewrite) and made NOT NULL (one scan). Like every migration here it runs in one transaction.
 
-Revision ID: 0004_instance_exceptions
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-29
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_instance_exceptions"
-# The lead re-chains parallel migrations at merge time; 0002's revision id is "0002".
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
