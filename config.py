@@ -116,6 +116,8 @@ class Config:
         self._check_secrets()
         self.JWT_ACCESS_TTL = _int("JWT_ACCESS_TTL", 900, minimum=1)
         self.JWT_REFRESH_TTL = _int("JWT_REFRESH_TTL", 30 * 24 * 3600, minimum=1)
+        # Seconds tombstones are kept for /sync; an older sync token is a 410.
+        self.SYNC_RETENTION = _int("SYNC_RETENTION", 30 * 24 * 3600, minimum=1)
 
         # How many reverse proxies in front of the app set X-Forwarded-For/-Proto; 0 trusts none,
         # so a client cannot forge its address (the rate limits count per address).

@@ -72,11 +72,11 @@ def create_app(config_class: type[Config] = Config) -> Flask:
         },
     )
 
-    from app import auth, docs, health, password_reset, priorities, recurrence, tags, tasks
+    from app import auth, docs, health, password_reset, priorities, recurrence, sync, tags, tasks
     from app.cli import register_commands
     from app.errors import register_error_handlers
 
-    for module in (health, auth, password_reset, priorities, tags, tasks, recurrence):
+    for module in (health, auth, password_reset, priorities, tags, tasks, recurrence, sync):
         api.register_blueprint(module.blp)
     app.register_blueprint(docs.blp)  # a page, not an API route: kept out of /openapi.json
     app.before_request(reject_non_json_body)

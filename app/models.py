@@ -51,6 +51,10 @@ class User(db.Model):
     last_name: Mapped[str] = mapped_column(Text, server_default="")
     timezone: Mapped[str] = mapped_column(Text, server_default="UTC")
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    # The user's change counter (app.changes): the stamp of the user's last write transaction.
+    sync_seq: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    # The highest stamp of a tombstone `flask cleanup` has pruned: an older sync token is a 410.
+    sync_pruned_seq: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
     def set_password(self, password: str) -> None:
         self.password_hash = hash_password(password)
@@ -110,6 +114,7 @@ class Tag(db.Model):
         Index("uq_tags_user_id_lower_name", "user_id", func.lower(text("name")), unique=True),
         CheckConstraint("char_length(name) BETWEEN 1 AND 50", name="name_length"),
         CheckConstraint("color ~ '^#[0-9A-Fa-f]{6}$'", name="color_format"),
+        Index("ix_tags_user_id_sync_seq_id", "user_id", "sync_seq", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -117,6 +122,7 @@ class Tag(db.Model):
     name: Mapped[str] = mapped_column(Text)
     color: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    sync_seq: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 # Tag names sort ignoring case, in code point order ("C"): the same on every server,
@@ -148,6 +154,7 @@ class Task(db.Model):
         Index("ix_tasks_user_id_due_at_last_desc_id", "user_id", DUE_AT_LAST_DESC, "id"),
         Index("ix_tasks_user_id_priority_last_asc_id", "user_id", PRIORITY_LAST_ASC, "id"),
         Index("ix_tasks_user_id_priority_last_desc_id", "user_id", PRIORITY_LAST_DESC, "id"),
+        Index("ix_tasks_user_id_sync_seq_id", "user_id", "sync_seq", "id"),
     )
     # Flushes read server-set values (id, created_at, updated_at, completed_at) back with
     # RETURNING, so a view can answer right after its commit without another SELECT.
@@ -163,6 +170,7 @@ class Task(db.Model):
     priority_level: Mapped[int | None] = mapped_column(SmallInteger, ForeignKey("priorities.level"))
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    sync_seq: Mapped[int] = mapped_column(BigInteger, server_default="0")
     search_vector = mapped_column(
         TSVECTOR,
         Computed("to_tsvector('english'::regconfig, title || ' ' || description)", persisted=True),
@@ -198,6 +206,7 @@ class RecurringTask(db.Model):
     __table_args__ = (
         CheckConstraint("char_length(title) BETWEEN 1 AND 200", name="title_length"),
         CheckConstraint("char_length(description) <= 10000", name="description_length"),
+        Index("ix_recurring_tasks_user_id_sync_seq_id", "user_id", "sync_seq", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -211,6 +220,7 @@ class RecurringTask(db.Model):
     timezone: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    sync_seq: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
     tags: Mapped[list[Tag]] = relationship(
         secondary=recurring_task_tags, order_by=TAG_NAME_ORDER, lazy="selectin"
@@ -231,15 +241,32 @@ class TaskInstance(db.Model):
             "occurs_at",
             unique=True,
         ),
+        Index("ix_task_instances_user_id_sync_seq_id", "user_id", "sync_seq", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     recurring_task_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("recurring_tasks.id", ondelete="CASCADE")
     )
+    # The definition's owner, copied so that a sync finds a user's instances by one index.
+    user_id: Mapped[int] = mapped_column(BigInteger, _owner_fk())
     occurs_at: Mapped[datetime] = mapped_column(TZ)
     completed: Mapped[bool] = mapped_column(Boolean, server_default="false")
     completed_at: Mapped[datetime | None] = mapped_column(TZ)
+    sync_seq: Mapped[int] = mapped_column(BigInteger, server_default="0")
+
+
+class SyncTombstone(db.Model):
+    """A deleted task, tag, recurring task or instance, kept SYNC_RETENTION seconds for /sync."""
+
+    __tablename__ = "sync_tombstones"
+
+    # The primary key is the order a sync reads them in; the type sorts in code point order.
+    user_id: Mapped[int] = mapped_column(BigInteger, _owner_fk(), primary_key=True)
+    sync_seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    object_type: Mapped[str] = mapped_column(Text(collation="C"), primary_key=True)
+    object_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    deleted_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now(), index=True)
 
 
 class PasswordResetToken(db.Model):

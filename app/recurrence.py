@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import lazyload
 
 from app.api import Blueprint
+from app.changes import change_seq, record_deleted
 from app.extensions import db
 from app.models import RecurringTask, TaskInstance
 from app.rrules import RuleError, check_schedule, next_occurrences, occurrences_between
@@ -43,7 +44,7 @@ def _now() -> datetime:
 
 
 def _get_definition_or_404(
-    definition_id: int, *, share_lock: bool = False, with_tags: bool = True
+    definition_id: int, *, with_tags: bool = True, reload: bool = False
 ) -> RecurringTask:
     query = select(RecurringTask).where(
         RecurringTask.id == definition_id, RecurringTask.user_id == current_user.id
@@ -51,17 +52,16 @@ def _get_definition_or_404(
     if not with_tags:
         # Spares the selectin query of the tags where the answer does not show them.
         query = query.options(lazyload(RecurringTask.tags))
-    if share_lock:
-        # FOR SHARE: a reader storing instances and a PATCH changing the schedule wait for each
-        # other, so no instance of the old schedule is stored after the change dropped them.
-        query = query.with_for_update(read=True)
+    if reload:
+        query = query.execution_options(populate_existing=True)
     definition = db.session.scalar(query)
     if definition is None:
         abort(404, message="Recurring task not found.")
     return definition
 
 
-def _with_upcoming(definition: RecurringTask) -> RecurringTask:
+def with_upcoming(definition: RecurringTask) -> RecurringTask:
+    """The definition with `next_occurrences` set, as its representation shows it."""
     definition.next_occurrences = next_occurrences(definition, _now())
     return definition
 
@@ -105,19 +105,21 @@ class RecurringTasks(MethodView):
         definitions = db.session.scalars(
             select(RecurringTask).where(RecurringTask.user_id == current_user.id).order_by(RecurringTask.id)
         )
-        return {"items": [_with_upcoming(definition) for definition in definitions]}
+        return {"items": [with_upcoming(definition) for definition in definitions]}
 
     @blp.arguments(RecurringTaskSchema)
     @blp.response(201, RecurringTaskSchema, headers={"Location": {"schema": {"type": "string"}}})
     @blp.doc(description=_DECISIONS)
     def post(self, data):
         """Create a recurring task"""
-        definition = RecurringTask(user_id=current_user.id, timezone=current_user.timezone)
+        definition = RecurringTask(
+            user_id=current_user.id, timezone=current_user.timezone, sync_seq=change_seq(current_user.id)
+        )
         _apply(definition, data)
         db.session.add(definition)
         db.session.commit()
         location = url_for(".RecurringTaskById", recurring_task_id=definition.id, _external=True)
-        return _with_upcoming(definition), {"Location": location}
+        return with_upcoming(definition), {"Location": location}
 
 
 @blp.route("/<id:recurring_task_id>")
@@ -127,7 +129,7 @@ class RecurringTaskById(MethodView):
     @blp.response(200, RecurringTaskSchema)
     def get(self, recurring_task_id):
         """Get a recurring task with its next 5 occurrences"""
-        return _with_upcoming(_get_definition_or_404(recurring_task_id))
+        return with_upcoming(_get_definition_or_404(recurring_task_id))
 
     @blp.arguments(RecurringTaskSchema(partial=True))
     @blp.response(200, RecurringTaskSchema)
@@ -138,26 +140,37 @@ completed; completed ones stay.\n\n{_DECISIONS}""",
     )
     def patch(self, data, recurring_task_id):
         """Change a recurring task"""
+        seq = change_seq(current_user.id)
         definition = _get_definition_or_404(recurring_task_id)
         before = [getattr(definition, name) for name in SCHEDULE]
         _apply(definition, data)
         if before != [getattr(definition, name) for name in SCHEDULE]:
-            db.session.execute(
-                delete(TaskInstance).where(
-                    TaskInstance.recurring_task_id == definition.id,
-                    TaskInstance.completed.is_(False),
-                    TaskInstance.occurs_at >= func.now(),
-                )
+            _drop_instances(
+                definition.id, TaskInstance.completed.is_(False), TaskInstance.occurs_at >= func.now()
             )
-        definition.updated_at = func.now()
+        definition.updated_at, definition.sync_seq = func.now(), seq
         db.session.commit()
-        return _with_upcoming(definition)
+        return with_upcoming(definition)
 
     @blp.response(204)
     def delete(self, recurring_task_id):
         """Delete a recurring task and its instances"""
-        db.session.delete(_get_definition_or_404(recurring_task_id))
+        change_seq(current_user.id)
+        definition = _get_definition_or_404(recurring_task_id)
+        _drop_instances(definition.id)
+        record_deleted(current_user.id, "recurring_task", [definition.id])
+        db.session.delete(definition)
         db.session.commit()
+
+
+def _drop_instances(definition_id: int, *conditions) -> None:
+    """Delete the definition's instances matching `conditions`, leaving a tombstone each."""
+    dropped = db.session.scalars(
+        delete(TaskInstance)
+        .where(TaskInstance.recurring_task_id == definition_id, *conditions)
+        .returning(TaskInstance.id)
+    )
+    record_deleted(current_user.id, "instance", dropped.all())
 
 
 def _window(args: dict) -> tuple[datetime, datetime]:
@@ -172,7 +185,7 @@ def _window(args: dict) -> tuple[datetime, datetime]:
 
 
 @blp.route("/<id:recurring_task_id>/instances")
-@locking_read  # the definition is read FOR SHARE, and new instances are stored
+@locking_read  # the first read of a window stores its instances
 class TaskInstances(MethodView):
     decorators = [jwt_required()]
 
@@ -184,31 +197,60 @@ class TaskInstances(MethodView):
         `start` is inclusive (default now), `end` exclusive (default start + 30 days); at most 366
         days and 1,000 occurrences. Instances stored before a schedule change (completed ones, past
         ones) are listed too."""
-        definition = _get_definition_or_404(recurring_task_id, share_lock=True, with_tags=False)
+        definition = _get_definition_or_404(recurring_task_id, with_tags=False)
         start, end = _window(args)
-        try:
-            instants = occurrences_between(definition, start, end, MAX_WINDOW_OCCURRENCES)
-        except RuleError as error:
-            abort(422, message="Invalid value for: end.", errors={"end": [str(error)]})
-        if instants:
-            rows = [{"recurring_task_id": definition.id, "occurs_at": instant} for instant in instants]
-            db.session.execute(
-                insert(TaskInstance)
-                .values(rows)
-                .on_conflict_do_nothing(index_elements=["recurring_task_id", "occurs_at"])
-            )
+        items = _stored_instances(definition.id, start, end)
+        if not set(_occurrences(definition, start, end)) <= {item.occurs_at for item in items}:
+            items = _store_instances(definition.id, start, end)
         db.session.commit()
-        # Read after the commit: one query that also sees rows stored by concurrent readers.
-        items = db.session.scalars(
+        return {"items": items}
+
+
+def _occurrences(definition: RecurringTask, start: datetime, end: datetime) -> list[datetime]:
+    try:
+        return occurrences_between(definition, start, end, MAX_WINDOW_OCCURRENCES)
+    except RuleError as error:
+        abort(422, message="Invalid value for: end.", errors={"end": [str(error)]})
+
+
+def _stored_instances(definition_id: int, start: datetime, end: datetime) -> list[TaskInstance]:
+    return list(
+        db.session.scalars(
             select(TaskInstance)
             .where(
-                TaskInstance.recurring_task_id == definition.id,
+                TaskInstance.recurring_task_id == definition_id,
                 TaskInstance.occurs_at >= start,
                 TaskInstance.occurs_at < end,
             )
             .order_by(TaskInstance.occurs_at, TaskInstance.id)
         )
-        return {"items": list(items)}
+    )
+
+
+def _store_instances(definition_id: int, start: datetime, end: datetime) -> list[TaskInstance]:
+    """Store the window's missing occurrences (stamped as a change) and list the window again.
+
+    The change stamp takes the user's row lock first, which every schedule change and deletion
+    takes too: the definition is read again under it, so no instance of a schedule that a
+    concurrent PATCH replaced is stored after the PATCH dropped the old ones."""
+    seq = change_seq(current_user.id)
+    definition = _get_definition_or_404(definition_id, with_tags=False, reload=True)
+    rows = [
+        {
+            "recurring_task_id": definition.id,
+            "user_id": current_user.id,
+            "occurs_at": instant,
+            "sync_seq": seq,
+        }
+        for instant in _occurrences(definition, start, end)
+    ]
+    if rows:
+        db.session.execute(
+            insert(TaskInstance)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["recurring_task_id", "occurs_at"])
+        )
+    return _stored_instances(definition.id, start, end)
 
 
 @blp.route("/<id:recurring_task_id>/instances/<id:instance_id>")
@@ -222,6 +264,7 @@ class TaskInstanceById(MethodView):
 
         `completed: true` sets `completed_at` to the server's now (an instance already completed
         keeps its time); `false` clears it."""
+        seq = change_seq(current_user.id)
         instance = db.session.scalar(
             select(TaskInstance)
             .join(RecurringTask, RecurringTask.id == TaskInstance.recurring_task_id)
@@ -236,5 +279,6 @@ class TaskInstanceById(MethodView):
         if data["completed"] != instance.completed:
             instance.completed = data["completed"]
             instance.completed_at = func.now() if data["completed"] else None
+            instance.sync_seq = seq
         db.session.commit()
         return instance

@@ -10,6 +10,7 @@ from flask_smorest import abort
 from sqlalchemy import delete, func, literal, literal_column, or_, select, tuple_
 
 from app.api import Blueprint
+from app.changes import change_seq, record_deleted
 from app.extensions import db
 from app.idempotency import IdempotencyKeySchema, commit_or_defer, idempotent
 from app.models import Tag, Task
@@ -66,7 +67,7 @@ class Tasks(MethodView):
         one transaction. A failed request releases the key, so it can be retried. A claim left
         unanswered for 10 minutes is abandoned.
         """
-        task = Task(user_id=current_user.id)
+        task = Task(user_id=current_user.id, sync_seq=change_seq(current_user.id))
         _apply(task, data)
         db.session.add(task)
         commit_or_defer()
@@ -99,22 +100,25 @@ class TaskById(MethodView):
         the row locked (SELECT ... FOR UPDATE), so of two writers holding the same ETag one
         wins and the other gets 412.
         """
+        seq = change_seq(current_user.id)  # first: the user's lock before the task's
         task = get_task_or_404(task_id, for_update=True)
         if not _if_match(_etag(task)):
             abort(412, message="The task has changed since that ETag; fetch it again.")
         _apply(task, data)
-        task.updated_at = func.statement_timestamp()
+        task.updated_at, task.sync_seq = func.statement_timestamp(), seq
         db.session.commit()
         return task, {"ETag": _etag(task)}
 
     @blp.response(204)
     def delete(self, task_id):
         """Delete a task"""
+        change_seq(current_user.id)
         deleted = db.session.execute(
             delete(Task).where(Task.id == task_id, Task.user_id == current_user.id).returning(Task.id)
         ).first()
         if deleted is None:
             abort(404, message="Task not found.")
+        record_deleted(current_user.id, "task", deleted)
         db.session.commit()
 
 
