@@ -161,8 +161,10 @@ def _id_after(name: str, after: Position) -> int:
 
 
 def _pruned_past(after: Position, pruned_seq: int) -> bool:
-    """Whether `flask cleanup` pruned a tombstone that a sync from `after` would have to answer."""
-    return after.seq < pruned_seq or (after.seq == pruned_seq and after.type is not None)
+    """Whether `flask cleanup` pruned a tombstone that a sync from `after` would have to answer.
+
+    Tombstones are stamped 1 or more; `pruned_seq` 0 means none was pruned."""
+    return after.seq < pruned_seq or (after.seq == pruned_seq > 0 and after.type is not None)
 
 
 def _changes(page: list) -> list[dict]:
