@@ -128,6 +128,8 @@ def seed(port: int, url: str, size: int) -> Seeded:
         {"title": "Stand-up", "rrule": "FREQ=DAILY", "dtstart": "2027-01-01T09:00:00", "timezone": "UTC"},
         token,
     )
+    if status == 201:  # the month's first read stores its instances, a change: before the sync
+        call(port, "GET", f"/api/v1/recurring-tasks/{recurring['id']}/instances?{MONTH}", token=token)
     synced = full_sync(port, token)
     started = time.monotonic()
     connection = psycopg2.connect(url, application_name="bench-loader")
