@@ -27,15 +27,18 @@ statement: no session state, no advisory lock, no LISTEN):
    of its last change, and the next call continues strictly after it; every stamp up to C is
    complete in S, so no change sorts in behind that position later. An object that changes
    between pages is stamped again, above C, and is answered again: twice is allowed, never zero.
+   A full sync answers live objects only; its later pages answer the deletions stamped after
+   its first page's counter (the token carries it as `floor`): an object deleted before that
+   was never handed to the client.
 5. The objects' representations are loaded after that statement, by id, each in its latest
    committed state: a later state only repeats a change the next call answers anyway, and an
    object deleted in between is left out (its tombstone, stamped above C, comes next call).
 
 The token is signed (SECRET_KEY), bound to the user, and carries its issue time: older than
 SYNC_RETENTION it is a 410. `flask cleanup` prunes tombstones after SYNC_RETENTION and raises
-`users.sync_pruned_seq` to the highest stamp it pruned, in the same transaction; a token whose
-position lies before that is a 410 too (read in the same snapshot), so no token ever skips a
-pruned tombstone, whatever the clocks say.
+`users.sync_pruned_seq` to the highest stamp it pruned, in the same transaction; a token that
+still needs a tombstone at or below that stamp is a 410 too (read in the same snapshot), so no
+token ever skips a pruned tombstone, whatever the clocks say.
 """
 
 import time
@@ -72,11 +75,18 @@ SCHEMAS = {
 @dataclass(frozen=True)
 class Position:
     """Where a sync stopped: after change (seq, type, id), or after every change up to `seq`
-    when `type` is None. A full sync starts at seq -1 (rows stamped before sync existed are 0)."""
+    when `type` is None. No tombstone stamped `floor` or lower is needed: the client never held
+    those objects (a full sync's later pages need only deletions after its first page).
+    A full sync starts at seq -1 (rows stamped before sync existed are 0)."""
 
     seq: int
     type: str | None = None
     id: int = 0
+    floor: int = -1
+
+    def tombstones_after(self) -> "Position":
+        """The position after which this client needs deletions."""
+        return self if self.seq > self.floor else Position(self.floor, floor=self.floor)
 
 
 FULL = Position(-1)
@@ -102,7 +112,13 @@ class Sync(MethodView):
             abort(410, message="Changes after this token were pruned; start again with a full sync.")
         found = [row for row in rows if row.type is not None]  # one row of NULLs when none
         page, has_more = found[: args["limit"]], len(found) > args["limit"]
-        last = Position(page[-1].seq, page[-1].type, page[-1].id) if has_more else Position(rows[0].sync_seq)
+        counter = rows[0].sync_seq
+        floor = counter if after == FULL else after.floor
+        last = (
+            Position(page[-1].seq, page[-1].type, page[-1].id, floor)
+            if has_more
+            else Position(counter, floor=counter)
+        )
         return {"changes": _changes(page), "next_since": _make_token(last), "has_more": has_more}
 
 
@@ -125,10 +141,11 @@ def _changes_query(user_id: int, after: Position, limit: int):
     ]
     if after != FULL:
         tombstone = (SyncTombstone.sync_seq, SyncTombstone.object_type, SyncTombstone.object_id)
+        needed = after.tombstones_after()
         newer = (
-            SyncTombstone.sync_seq > after.seq
-            if after.type is None
-            else tuple_(*tombstone) > tuple_(after.seq, after.type, after.id)
+            SyncTombstone.sync_seq > needed.seq
+            if needed.type is None
+            else tuple_(*tombstone) > tuple_(needed.seq, needed.type, needed.id)
         )
         branches.append(
             select(*tombstone, literal(True))
@@ -164,7 +181,8 @@ def _pruned_past(after: Position, pruned_seq: int) -> bool:
     """Whether `flask cleanup` pruned a tombstone that a sync from `after` would have to answer.
 
     Tombstones are stamped 1 or more; `pruned_seq` 0 means none was pruned."""
-    return after.seq < pruned_seq or (after.seq == pruned_seq > 0 and after.type is not None)
+    needed = after.tombstones_after()
+    return needed.seq < pruned_seq or (needed.seq == pruned_seq > 0 and needed.type is not None)
 
 
 def _changes(page: list) -> list[dict]:
@@ -201,14 +219,15 @@ def _serializer() -> URLSafeSerializer:
 
 def _make_token(position: Position) -> str:
     """An opaque, signed token: the caller's id, the position reached and the issue time."""
-    return _serializer().dumps([current_user.id, position.seq, position.type, position.id, int(time.time())])
+    place = [position.seq, position.type, position.id, position.floor]
+    return _serializer().dumps([current_user.id, *place, int(time.time())])
 
 
 def _read_token(token: str) -> Position:
     """The position in the caller's token; 422 on `since` if it is not one, 410 if it is too old."""
     try:
-        user_id, seq, object_type, object_id, issued_at = _serializer().loads(token)
-        valid = all(isinstance(value, int) for value in (user_id, seq, object_id, issued_at)) and (
+        user_id, seq, object_type, object_id, floor, issued_at = _serializer().loads(token)
+        valid = all(isinstance(value, int) for value in (user_id, seq, object_id, floor, issued_at)) and (
             object_type is None or object_type in CHANGE_TYPES
         )
     except (BadData, ValueError, TypeError):
@@ -221,4 +240,4 @@ def _read_token(token: str) -> Position:
         )
     if time.time() - issued_at > current_app.config["SYNC_RETENTION"]:
         abort(410, message="This token is older than the sync retention; start again with a full sync.")
-    return Position(seq, object_type, object_id)
+    return Position(seq, object_type, object_id, floor)

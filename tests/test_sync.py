@@ -321,3 +321,17 @@ def test_unknown_query_parameters_and_no_token(client, user):
     response = client.get(f"{API}/sync", query_string={"after": "x"}, headers=user["headers"])
     assert "after" in assert_problem(response, 422)["errors"]
     assert_problem(client.get(f"{API}/sync"), 401)
+
+
+def test_a_paged_full_sync_completes_after_tombstones_were_pruned(app, client, user):
+    # Old objects keep stamps below the pruned mark; a full sync in pages must still get them all.
+    headers = user["headers"]
+    ids = [make(client, headers, "tasks", {"title": f"t{i}"})["id"] for i in range(3)]
+    assert client.delete(f"{API}/tasks/{ids[0]}", headers=headers).status_code == 204
+    with app.app_context():
+        db.session.execute(text("UPDATE sync_tombstones SET deleted_at = now() - interval '31 days'"))
+        db.session.commit()
+    assert "1 sync tombstones" in app.test_cli_runner().invoke(args=["cleanup"]).output
+    state, since = follow(client, headers, limit=1)
+    assert set(state) == {("task", ids[1]), ("task", ids[2])}
+    assert sync(client, headers, since)["changes"] == []
