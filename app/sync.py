@@ -13,9 +13,10 @@ statement: no session state, no advisory lock, no LISTEN):
    by the transaction T_C that drew stamp C, and T_C committed before S was taken.
 2. Stamps are drawn in commit order: T_k takes the user's row lock to draw k and keeps it until
    it commits, so T_(k+1) draws k+1 only after T_k committed (if T_k rolls back, nothing of it
-   remains and the next writer draws k again). Hence every transaction with a stamp <= C committed before S: all of its rows
-   and tombstones are in S. A transaction with a stamp > C had not committed when S was taken
-   (else S would show a counter above C), so nothing stamped above C is in S.
+   remains and the next writer draws k again). Hence every transaction with a stamp <= C
+   committed before S: all of its rows and tombstones are in S. A transaction with a stamp > C
+   had not committed when S was taken (else S would show a counter above C), so nothing
+   stamped above C is in S.
 3. So S holds exactly the changes stamped up to C, each object with its latest stamp (one row
    per object; an update re-stamps it, a delete replaces it by a tombstone; ids are never
    reused, so an object is a live row or a tombstone, never both). An answer that returns every
