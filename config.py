@@ -231,6 +231,8 @@ class Config:
         # of a slower one. PyJWT tolerates this many seconds on `iat`, `nbf` and also `exp`.
         self.JWT_LEEWAY = _int("JWT_LEEWAY", 10)
         self.JWT_DECODE_LEEWAY = self.JWT_LEEWAY
+        # Seconds tombstones are kept for /sync; an older sync token is a 410.
+        self.SYNC_RETENTION = _int("SYNC_RETENTION", 30 * 24 * 3600, minimum=1)
 
         # How many reverse proxies in front of the app set X-Forwarded-For/-Proto; 0 trusts none,
         # so a client cannot forge its address (the rate limits count per address).

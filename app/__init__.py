@@ -81,11 +81,22 @@ def create_app(config_class: type[Config] = Config) -> Flask:
         },
     )
 
-    from app import auth, calendar_feed, docs, health, password_reset, priorities, recurrence, tags, tasks
+    from app import (
+        auth,
+        calendar_feed,
+        docs,
+        health,
+        password_reset,
+        priorities,
+        recurrence,
+        sync,
+        tags,
+        tasks,
+    )
     from app.cli import register_commands
     from app.errors import register_error_handlers
 
-    for module in (health, auth, password_reset, priorities, tags, tasks, recurrence, calendar_feed):
+    for module in (health, auth, password_reset, priorities, tags, tasks, recurrence, calendar_feed, sync):
         api.register_blueprint(module.blp)
     app.register_blueprint(docs.blp)  # a page, not an API route: kept out of /openapi.json
     init_rate_limits(app)

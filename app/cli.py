@@ -8,6 +8,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import delete, func, or_
 from sqlalchemy.dialects.postgresql import insert
 
+from app.changes import prune_tombstones
 from app.database import DatabaseNotReady, wait_for_database
 from app.extensions import db
 from app.models import AuthSession, IdempotencyKey, PasswordResetToken, Priority
@@ -52,7 +53,8 @@ IDEMPOTENCY_KEY_LIFETIME = timedelta(hours=24)
 @click.command("cleanup")
 @with_appcontext
 def cleanup_command() -> None:
-    """Delete expired sessions, spent or expired reset tokens and idempotency keys over 24 h old."""
+    """Delete expired sessions, spent or expired reset tokens, idempotency keys over 24 h old and
+    sync tombstones older than SYNC_RETENTION."""
     now = func.now()
     # Sessions past their expiry, revoked or not: their tokens are dead either way. Indexed.
     sessions = db.session.execute(delete(AuthSession).where(AuthSession.expires_at < now))
@@ -65,10 +67,11 @@ def cleanup_command() -> None:
     keys = db.session.execute(
         delete(IdempotencyKey).where(IdempotencyKey.created_at < now - IDEMPOTENCY_KEY_LIFETIME)
     )
+    tombstones = prune_tombstones(current_app.config["SYNC_RETENTION"])
     db.session.commit()
     click.echo(
         f"deleted {sessions.rowcount} sessions, {tokens.rowcount} password reset tokens, "
-        f"{keys.rowcount} idempotency keys"
+        f"{keys.rowcount} idempotency keys, {tombstones} sync tombstones"
     )
 
 

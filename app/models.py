@@ -53,6 +53,10 @@ class User(db.Model):
     last_name: Mapped[str] = mapped_column(Text, server_default="")
     timezone: Mapped[str] = mapped_column(Text, server_default="UTC")
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    # The user's change counter (app.changes): the stamp of the user's last write transaction.
+    sync_seq: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    # The highest stamp of a tombstone `flask cleanup` has pruned: an older sync token is a 410.
+    sync_pruned_seq: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
     def set_password(self, password: str) -> None:
         self.password_hash = hash_password(password)
@@ -112,6 +116,7 @@ class Tag(db.Model):
         Index("uq_tags_user_id_lower_name", "user_id", func.lower(text("name")), unique=True),
         CheckConstraint("char_length(name) BETWEEN 1 AND 50", name="name_length"),
         CheckConstraint("color ~ '^#[0-9A-Fa-f]{6}$'", name="color_format"),
+        Index("ix_tags_user_id_sync_seq_id", "user_id", "sync_seq", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -119,6 +124,7 @@ class Tag(db.Model):
     name: Mapped[str] = mapped_column(Text)
     color: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    sync_seq: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 # Tag names sort ignoring case, in code point order ("C"): the same on every server,
@@ -159,6 +165,7 @@ class Task(db.Model):
         Index("ix_tasks_user_id_due_last_desc_id", "user_id", DUE_LAST_DESC, "id"),
         Index("ix_tasks_user_id_priority_last_asc_id", "user_id", PRIORITY_LAST_ASC, "id"),
         Index("ix_tasks_user_id_priority_last_desc_id", "user_id", PRIORITY_LAST_DESC, "id"),
+        Index("ix_tasks_user_id_sync_seq_id", "user_id", "sync_seq", "id"),
     )
     # Flushes read server-set values (id, created_at, updated_at, completed_at) back with
     # RETURNING, so a view can answer right after its commit without another SELECT.
@@ -178,6 +185,7 @@ class Task(db.Model):
     priority_level: Mapped[int | None] = mapped_column(SmallInteger, ForeignKey("priorities.level"))
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    sync_seq: Mapped[int] = mapped_column(BigInteger, server_default="0")
     search_vector = mapped_column(
         TSVECTOR,
         Computed("to_tsvector('english'::regconfig, title || ' ' || description)", persisted=True),
@@ -253,6 +261,7 @@ class RecurringTask(db.Model):
     __table_args__ = (
         CheckConstraint("char_length(title) BETWEEN 1 AND 200", name="title_length"),
         CheckConstraint("char_length(description) <= 10000", name="description_length"),
+        Index("ix_recurring_tasks_user_id_sync_seq_id", "user_id", "sync_seq", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -266,6 +275,7 @@ class RecurringTask(db.Model):
     timezone: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    sync_seq: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
     tags: Mapped[list[Tag]] = relationship(
         secondary=recurring_task_tags, order_by=TAG_NAME_ORDER, lazy="selectin"
@@ -293,12 +303,15 @@ class TaskInstance(db.Model):
         ),
         # Windows select on where occurrences are now, moved ones included.
         Index("ix_task_instances_recurring_task_id_occurs_at", "recurring_task_id", "occurs_at"),
+        Index("ix_task_instances_user_id_sync_seq_id", "user_id", "sync_seq", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     recurring_task_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("recurring_tasks.id", ondelete="CASCADE")
     )
+    # The definition's owner, copied so that a sync finds a user's instances by one index.
+    user_id: Mapped[int] = mapped_column(BigInteger, _owner_fk())
     occurs_at: Mapped[datetime] = mapped_column(TZ)
     original_occurs_at: Mapped[datetime] = mapped_column(TZ)
     skipped: Mapped[bool] = mapped_column(Boolean, server_default="false")
@@ -307,6 +320,7 @@ class TaskInstance(db.Model):
     # Kept across a change of the schedule: the current rule may not generate its slot, so the
     # calendar feed names the slot itself (RDATE). Not part of the API's representation.
     detached: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    sync_seq: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 class CalendarFeed(db.Model):
@@ -317,6 +331,19 @@ class CalendarFeed(db.Model):
     user_id: Mapped[int] = mapped_column(BigInteger, _owner_fk(), primary_key=True)
     secret_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+
+
+class SyncTombstone(db.Model):
+    """A deleted task, tag, recurring task or instance, kept SYNC_RETENTION seconds for /sync."""
+
+    __tablename__ = "sync_tombstones"
+
+    # The primary key is the order a sync reads them in; the type sorts in code point order.
+    user_id: Mapped[int] = mapped_column(BigInteger, _owner_fk(), primary_key=True)
+    sync_seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    object_type: Mapped[str] = mapped_column(Text(collation="C"), primary_key=True)
+    object_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    deleted_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now(), index=True)
 
 
 class PasswordResetToken(db.Model):

@@ -10,11 +10,12 @@ from flask import url_for
 from flask.views import MethodView
 from flask_jwt_extended import current_user, jwt_required
 from flask_smorest import abort
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import lazyload
 
 from app.api import Blueprint
+from app.changes import change_seq, record_deleted
 from app.extensions import db
 from app.models import RecurringTask, TaskInstance
 from app.openapi import answer_links
@@ -44,7 +45,7 @@ def _now() -> datetime:
 
 
 def _get_definition_or_404(
-    definition_id: int, *, share_lock: bool = False, with_tags: bool = True
+    definition_id: int, *, with_tags: bool = True, reload: bool = False
 ) -> RecurringTask:
     query = select(RecurringTask).where(
         RecurringTask.id == definition_id, RecurringTask.user_id == current_user.id
@@ -52,17 +53,16 @@ def _get_definition_or_404(
     if not with_tags:
         # Spares the selectin query of the tags where the answer does not show them.
         query = query.options(lazyload(RecurringTask.tags))
-    if share_lock:
-        # FOR SHARE: a reader storing instances and a PATCH changing the schedule wait for each
-        # other, so no instance of the old schedule is stored after the change dropped them.
-        query = query.with_for_update(read=True)
+    if reload:
+        query = query.execution_options(populate_existing=True)
     definition = db.session.scalar(query)
     if definition is None:
         abort(404, message="Recurring task not found.")
     return definition
 
 
-def _with_upcoming(definition: RecurringTask) -> RecurringTask:
+def with_upcoming(definition: RecurringTask) -> RecurringTask:
+    """The definition with `next_occurrences` set, as its representation shows it."""
     definition.next_occurrences = next_occurrences(definition, _now())
     return definition
 
@@ -118,7 +118,7 @@ class RecurringTasks(MethodView):
         definitions = db.session.scalars(
             select(RecurringTask).where(RecurringTask.user_id == current_user.id).order_by(RecurringTask.id)
         )
-        return {"items": [_with_upcoming(definition) for definition in definitions]}
+        return {"items": [with_upcoming(definition) for definition in definitions]}
 
     @blp.arguments(RecurringTaskSchema)
     @blp.response(201, RecurringTaskSchema, headers={"Location": {"schema": {"type": "string"}}})
@@ -142,12 +142,14 @@ class RecurringTasks(MethodView):
     )
     def post(self, data):
         """Create a recurring task"""
-        definition = RecurringTask(user_id=current_user.id, timezone=current_user.timezone)
+        definition = RecurringTask(
+            user_id=current_user.id, timezone=current_user.timezone, sync_seq=change_seq(current_user.id)
+        )
         _apply(definition, data)
         db.session.add(definition)
         db.session.commit()
         location = url_for(".RecurringTaskById", recurring_task_id=definition.id, _external=True)
-        return _with_upcoming(definition), {"Location": location}
+        return with_upcoming(definition), {"Location": location}
 
 
 @blp.route("/<id:recurring_task_id>")
@@ -157,7 +159,7 @@ class RecurringTaskById(MethodView):
     @blp.response(200, RecurringTaskSchema)
     def get(self, recurring_task_id):
         """Get a recurring task with its next 5 occurrences"""
-        return _with_upcoming(_get_definition_or_404(recurring_task_id))
+        return with_upcoming(_get_definition_or_404(recurring_task_id))
 
     @blp.arguments(RecurringTaskSchema(partial=True), required=False)
     @blp.response(200, RecurringTaskSchema)
@@ -170,20 +172,35 @@ one of the old schedule is dropped too.\n\n{_DECISIONS}""",
     )
     def patch(self, data, recurring_task_id):
         """Change a recurring task"""
+        seq = change_seq(current_user.id)
         definition = _get_definition_or_404(recurring_task_id)
         before = [getattr(definition, name) for name in SCHEDULE]
         _apply(definition, data)
         if before != [getattr(definition, name) for name in SCHEDULE]:
             drop_future_instances(definition.id)
-        definition.updated_at = func.now()
+        definition.updated_at, definition.sync_seq = func.now(), seq
         db.session.commit()
-        return _with_upcoming(definition)
+        return with_upcoming(definition)
 
     @blp.response(204)
     def delete(self, recurring_task_id):
         """Delete a recurring task and its instances"""
-        db.session.delete(_get_definition_or_404(recurring_task_id))
+        change_seq(current_user.id)
+        definition = _get_definition_or_404(recurring_task_id)
+        _drop_instances(definition.id)
+        record_deleted(current_user.id, "recurring_task", [definition.id])
+        db.session.delete(definition)
         db.session.commit()
+
+
+def _drop_instances(definition_id: int, *conditions) -> None:
+    """Delete the definition's instances matching `conditions`, leaving a tombstone each."""
+    dropped = db.session.scalars(
+        delete(TaskInstance)
+        .where(TaskInstance.recurring_task_id == definition_id, *conditions)
+        .returning(TaskInstance.id)
+    )
+    record_deleted(current_user.id, "instance", dropped.all())
 
 
 def _window(args: dict) -> tuple[datetime, datetime]:
@@ -198,7 +215,7 @@ def _window(args: dict) -> tuple[datetime, datetime]:
 
 
 @blp.route("/<id:recurring_task_id>/instances")
-@locking_read  # the definition is read FOR SHARE, and new instances are stored
+@locking_read  # the first read of a window stores its instances
 class TaskInstances(MethodView):
     decorators = [jwt_required()]
 
@@ -222,25 +239,54 @@ class TaskInstances(MethodView):
         `start` is inclusive (default now), `end` exclusive (default start + 30 days); at most 366
         days and 1,000 occurrences. Instances stored before a schedule change (completed ones, past
         ones) are listed too."""
-        definition = _get_definition_or_404(recurring_task_id, share_lock=True, with_tags=False)
+        definition = _get_definition_or_404(recurring_task_id, with_tags=False)
         start, end = _window(args)
-        try:
-            instants = occurrences_between(definition, start, end, MAX_WINDOW_OCCURRENCES)
-        except RuleError as error:
-            abort(422, message="Invalid value for: end.", errors={"end": [str(error)]})
-        store_occurrences(definition.id, instants)
+        instants = _occurrences(definition, start, end)
+        rows = _stored_instances(definition.id, start, end, slots=instants)
+        if not set(instants) <= {row.original_occurs_at for row in rows}:
+            _store_instances(definition.id, start, end)
+            # In the transaction, after the store: concurrent readers' rows are committed by
+            # then (ON CONFLICT waited for them), so this sees every instance of the window.
+            rows = _stored_instances(definition.id, start, end)
         db.session.commit()
-        # Read after the commit: one query that also sees rows stored by concurrent readers.
-        items = db.session.scalars(
+        return {"items": [row for row in rows if start <= row.occurs_at < end]}
+
+
+def _occurrences(definition: RecurringTask, start: datetime, end: datetime) -> list[datetime]:
+    try:
+        return occurrences_between(definition, start, end, MAX_WINDOW_OCCURRENCES)
+    except RuleError as error:
+        abort(422, message="Invalid value for: end.", errors={"end": [str(error)]})
+
+
+def _stored_instances(
+    definition_id: int, start: datetime, end: datetime, *, slots: list[datetime] = ()
+) -> list[TaskInstance]:
+    """The definition's instances now in [start, end), ordered by `occurs_at`, and also those
+    whose slot (`original_occurs_at`) is one of `slots`, wherever they were moved: the caller
+    learns in the same statement which of the rule's slots are stored already."""
+    in_window = and_(TaskInstance.occurs_at >= start, TaskInstance.occurs_at < end)
+    return list(
+        db.session.scalars(
             select(TaskInstance)
             .where(
-                TaskInstance.recurring_task_id == definition.id,
-                TaskInstance.occurs_at >= start,
-                TaskInstance.occurs_at < end,
+                TaskInstance.recurring_task_id == definition_id,
+                or_(in_window, TaskInstance.original_occurs_at.in_(slots)) if slots else in_window,
             )
             .order_by(TaskInstance.occurs_at, TaskInstance.id)
         )
-        return {"items": list(items)}
+    )
+
+
+def _store_instances(definition_id: int, start: datetime, end: datetime) -> None:
+    """Store the window's missing occurrences, stamped as a change.
+
+    The change stamp takes the user's row lock first, which every schedule change and deletion
+    takes too: the definition is read again under it, so no instance of a schedule that a
+    concurrent PATCH replaced is stored after the PATCH dropped the old ones."""
+    seq = change_seq(current_user.id)
+    definition = _get_definition_or_404(definition_id, with_tags=False, reload=True)
+    store_occurrences(definition.id, current_user.id, _occurrences(definition, start, end), seq)
 
 
 @blp.route("/<id:recurring_task_id>/instances/<id:instance_id>")
@@ -252,6 +298,7 @@ class TaskInstanceById(MethodView):
     @blp.doc(description=_EXCEPTIONS)
     def patch(self, data, recurring_task_id, instance_id):
         """Complete, skip or move one occurrence"""
+        seq = change_seq(current_user.id)  # first: the user's lock before the instance's
         instance = _get_instance_or_404(recurring_task_id, instance_id)
         if "completed" in data:
             complete_instance(instance, data["completed"])
@@ -259,6 +306,8 @@ class TaskInstanceById(MethodView):
             skip_instance(instance, data["skipped"])
         if "occurs_at" in data:
             move_instance(instance, data["occurs_at"])
+        if data:
+            instance.sync_seq = seq
         db.session.commit()
         return instance
 
@@ -284,15 +333,22 @@ def _get_instance_or_404(definition_id: int, instance_id: int) -> TaskInstance:
 # Every write of instances is one of the functions below; none commits.
 
 
-def store_occurrences(definition_id: int, instants: list[datetime]) -> None:
-    """Store the rule's occurrences at `instants` (UTC) that are not stored yet.
+def store_occurrences(definition_id: int, user_id: int, instants: list[datetime], seq: int) -> None:
+    """Store the rule's occurrences at `instants` (UTC) that are not stored yet, stamped `seq`
+    (app/changes.py) for /sync.
 
     An occurrence is its slot (`original_occurs_at`): a slot whose occurrence was moved away
     is not stored again, and concurrent readers cannot store one slot twice."""
     if not instants:
         return
     rows = [
-        {"recurring_task_id": definition_id, "occurs_at": instant, "original_occurs_at": instant}
+        {
+            "recurring_task_id": definition_id,
+            "user_id": user_id,
+            "occurs_at": instant,
+            "original_occurs_at": instant,
+            "sync_seq": seq,
+        }
         for instant in instants
     ]
     db.session.execute(
@@ -306,12 +362,10 @@ def drop_future_instances(definition_id: int) -> None:
     """After a schedule change: delete the occurrences not completed whose time or slot is
     now or later; mark the ones kept (completed, or wholly past) `detached` from the rule."""
     now = func.now()
-    db.session.execute(
-        delete(TaskInstance).where(
-            TaskInstance.recurring_task_id == definition_id,
-            TaskInstance.completed.is_(False),
-            or_(TaskInstance.occurs_at >= now, TaskInstance.original_occurs_at >= now),
-        )
+    _drop_instances(
+        definition_id,
+        TaskInstance.completed.is_(False),
+        or_(TaskInstance.occurs_at >= now, TaskInstance.original_occurs_at >= now),
     )
     db.session.execute(
         update(TaskInstance)

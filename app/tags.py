@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 
 from app.api import Blueprint
+from app.changes import change_seq, record_deleted, touch_tag_carriers
 from app.extensions import db
 from app.models import TAG_NAME_ORDER, Tag
 from app.openapi import answer_links
@@ -44,7 +45,7 @@ class Tags(MethodView):
         The unique index on (user_id, lower(name)) decides a taken name, so of two requests
         racing for one name exactly one gets the tag and the other a 409.
         """
-        tag = Tag(user_id=current_user.id, **data)
+        tag = Tag(user_id=current_user.id, sync_seq=change_seq(current_user.id), **data)
         db.session.add(tag)
         _commit_unless_name_taken()
         return tag, {"Location": url_for("tags.TagById", tag_id=tag.id, _external=True)}
@@ -64,20 +65,26 @@ class TagById(MethodView):
     @blp.problem_response(409, NAME_TAKEN)
     def patch(self, data, tag_id):
         """Rename or recolor a tag; its tasks show the change"""
+        seq = change_seq(current_user.id)
         tag = _get_tag_or_404(tag_id)
+        if data.get("name", tag.name) != tag.name:
+            touch_tag_carriers(current_user.id, tag.id)
         for field, value in data.items():
             setattr(tag, field, value)
+        tag.sync_seq = seq
         _commit_unless_name_taken()
         return tag
 
     @blp.response(204)
     def delete(self, tag_id):
         """Delete a tag; it leaves its tasks, which stay"""
+        touch_tag_carriers(current_user.id, tag_id)
         deleted = db.session.execute(
             delete(Tag).where(Tag.id == tag_id, Tag.user_id == current_user.id).returning(Tag.id)
         ).first()
         if deleted is None:
             abort(404, message="Tag not found.")
+        record_deleted(current_user.id, "tag", deleted)
         db.session.commit()
 
 
@@ -109,8 +116,11 @@ def resolve_tags(user_id: int, names: list[str]) -> list[Tag]:
     """
     if not names:
         return []
+    seq = change_seq(user_id)  # a new tag is a change too
     db.session.execute(
-        insert(Tag).values([{"user_id": user_id, "name": name} for name in names]).on_conflict_do_nothing()
+        insert(Tag)
+        .values([{"user_id": user_id, "name": name, "sync_seq": seq} for name in names])
+        .on_conflict_do_nothing()
     )
     return list(
         db.session.scalars(

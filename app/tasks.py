@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from app.api import Blueprint, json_response
+from app.changes import change_seq, record_deleted
 from app.extensions import db
 from app.idempotency import IdempotencyKeySchema, commit_or_defer, idempotent
 from app.models import (
@@ -120,14 +121,23 @@ LOCKED_TASK = select(
 # CTE inserts are invisible to its siblings' reads, hence `tag_rows`, the union of the tags it
 # inserted and those that were there. A tag another transaction commits after this statement's
 # snapshot is in neither: the task is then not inserted (id NULL) and the caller falls back.
-# No row: the session is dead (401).
+# The new task and tags carry the transaction's change stamp (app/changes.py): `:sync_seq` when
+# the caller drew it already, else `bumped` draws it here, taking the user's lock like
+# change_seq(). No row: the session is dead (401).
 CREATE_TASK = text(f"""
     WITH session AS (
         SELECT sessions.user_id FROM sessions WHERE {LIVE_SESSION}
+    ), bumped AS (
+        UPDATE users SET sync_seq = users.sync_seq + 1 FROM session
+        WHERE users.id = session.user_id AND CAST(:sync_seq AS bigint) IS NULL
+        RETURNING users.sync_seq
+    ), stamp AS (
+        SELECT coalesce(CAST(:sync_seq AS bigint), (SELECT sync_seq FROM bumped)) AS sync_seq
     ), wanted AS (
         SELECT name FROM unnest(CAST(:tag_names AS text[])) AS name
     ), new_tags AS (
-        INSERT INTO tags (user_id, name) SELECT session.user_id, wanted.name FROM session, wanted
+        INSERT INTO tags (user_id, name, sync_seq)
+        SELECT session.user_id, wanted.name, stamp.sync_seq FROM session, wanted, stamp
         ON CONFLICT DO NOTHING
         RETURNING id, name
     ), tag_rows AS (
@@ -137,11 +147,11 @@ CREATE_TASK = text(f"""
         WHERE lower(tags.name) IN (SELECT lower(name) FROM wanted)
     ), new_task AS (
         INSERT INTO tasks (user_id, title, description, completed, completed_at, due_at, due_date,
-            due_date_start, priority_level)
+            due_date_start, priority_level, sync_seq)
         SELECT session.user_id, :title, :description, :completed,
             CASE WHEN :completed THEN statement_timestamp() END, :due_at, :due_date, :due_date_start,
-            :priority_level
-        FROM session
+            :priority_level, stamp.sync_seq
+        FROM session, stamp
         WHERE (SELECT count(*) FROM tag_rows) = (SELECT count(DISTINCT lower(name)) FROM wanted)
         RETURNING id, title, description, completed, completed_at, due_at, due_date, priority_level,
             created_at, updated_at
@@ -225,23 +235,26 @@ class TaskById(MethodView):
         the row locked (SELECT ... FOR UPDATE), so of two writers holding the same ETag one
         wins and the other gets 412.
         """
-        zone = _timezone_for(data)  # before the task's lock: users, then tasks, as PATCH /me
+        seq = change_seq(current_user.id)  # first: the user's lock before any other row's
+        zone = _timezone_for(data)
         task, now = _locked_task_or_404(task_id)
         if not _if_match(_etag(TaskSchema().dump(task))):
             abort(412, message="The task has changed since that ETag; fetch it again.")
         _apply(task, data, now, zone)
-        task.updated_at = now
+        task.updated_at, task.sync_seq = now, seq
         db.session.commit()
         return task, {"ETag": _etag(TaskSchema().dump(task))}
 
     @blp.response(204)
     def delete(self, task_id):
         """Delete a task"""
+        change_seq(current_user.id)
         deleted = db.session.execute(
             delete(Task).where(Task.id == task_id, Task.user_id == current_user.id).returning(Task.id)
         ).first()
         if deleted is None:
             abort(404, message="Task not found.")
+        record_deleted(current_user.id, "task", deleted)
         db.session.commit()
 
 
@@ -264,9 +277,14 @@ def _create(data: dict) -> tuple[int, Response | Task]:
     """Insert the caller's task from a loaded body; (its id, the answer). One statement
     (CREATE_TASK) whose JSON is the answer; or, when a tag it names was committed by another
     request after that statement began, through the ORM, which then sees the tag."""
-    zone = _timezone_for(data)
     day = data.get("due_date")
+    # The change stamp (app/changes.py) is drawn by the statement itself; with a due_date it is
+    # drawn first, as in every other write, so that the user's lock comes before the FOR SHARE
+    # read of the user's zone (two creates would otherwise deadlock upgrading their locks).
+    seq = None if day is None else change_seq(current_user.id)
+    zone = _timezone_for(data)
     params = {
+        "sync_seq": seq,
         **session_params(),
         "title": data["title"],
         "description": data["description"],
@@ -280,7 +298,7 @@ def _create(data: dict) -> tuple[int, Response | Task]:
     row = require_live_session(db.session.execute(CREATE_TASK, params).first())
     if row.id is not None:
         return row.id, json_response(row.body)
-    task = Task(user_id=current_user.id)
+    task = Task(user_id=current_user.id, sync_seq=change_seq(current_user.id))
     _apply(task, data, zone=zone)
     db.session.add(task)
     db.session.flush()

@@ -83,6 +83,8 @@ class Seeded:
     user_id: int
     task_ids: list[int]
     recurring_id: int | None
+    sync_idle: str | None = None  # a sync token with nothing after it
+    sync_ten: str | None = None  # a sync token with 10 changed tasks after it
 
 
 def scenarios(seeded: Seeded) -> list[Scenario]:
@@ -104,6 +106,21 @@ def scenarios(seeded: Seeded) -> list[Scenario]:
         Scenario("/health", "GET", ["/health"]),
         # Pre-ping and SELECT 1, counted as the API's /health is (no data statement).
         Scenario(HEALTH_REFERENCE, "GET", ["/health"], server="sol", reference_sql=(0, 2)),
+        # Before the writing scenarios, which would add changes after these tokens.
+        Scenario(
+            "sync, nothing changed",
+            "GET",
+            [f"/api/v1/sync?since={seeded.sync_idle}"],
+            token=token,
+            missing=seeded.sync_idle is None,
+        ),
+        Scenario(
+            "sync after 10 changes",
+            "GET",
+            [f"/api/v1/sync?since={seeded.sync_ten}"],
+            token=token,
+            missing=seeded.sync_ten is None,
+        ),
         Scenario("create task", "POST", ["/api/v1/tasks"], body=NEW_TASK, token=token),
         Scenario(CREATE_REFERENCE, "POST", ["/api/v1/tasks"], body=NEW_TASK, token=token, server="sol"),
         Scenario("complete task", "PATCH", items, body={"completed": True}, token=token),
@@ -129,6 +146,9 @@ def seed(port: int, url: str, size: int) -> Seeded:
         {"title": "Stand-up", "rrule": "FREQ=DAILY", "dtstart": "2027-01-01T09:00:00", "timezone": "UTC"},
         token,
     )
+    if status == 201:  # the month's first read stores its instances, a change: before the sync
+        call(port, "GET", f"/api/v1/recurring-tasks/{recurring['id']}/instances?{MONTH}", token=token)
+    synced = full_sync(port, token)
     started = time.monotonic()
     connection = psycopg2.connect(url, application_name="bench-loader")
     try:
@@ -147,7 +167,36 @@ def seed(port: int, url: str, size: int) -> Seeded:
         flush=True,
     )
     sample = random.Random(7).sample(ids, min(1000, len(ids)))
-    return Seeded(token, user_id, sample, recurring["id"] if status == 201 else None)
+    sync_idle, sync_ten = sync_after_changes(port, token, synced, sample[:10])
+    return Seeded(token, user_id, sample, recurring["id"] if status == 201 else None, sync_idle, sync_ten)
+
+
+def full_sync(port: int, token: str) -> str | None:
+    """A client's full sync (pages of 1,000); its last `next_since`, or None when /sync is missing.
+
+    Run before the bulk load: COPY bypasses the change log (its rows keep stamp 0, older than
+    the token), so the token then stands for a client that holds every task, without paging
+    through a million of them first."""
+    since = None
+    while True:
+        query = "limit=1000" + (f"&since={since}" if since else "")
+        status, answer = call(port, "GET", f"/api/v1/sync?{query}", token=token)
+        if status != 200:
+            return None
+        since = answer["next_since"]
+        if not answer["has_more"]:
+            return since
+
+
+def sync_after_changes(port: int, token: str, since: str | None, task_ids: list[int]):
+    """Change 10 tasks after `since`; (a token with nothing after it, `since`)."""
+    if since is None:
+        return None, None
+    for task_id in task_ids:
+        call(port, "PATCH", f"/api/v1/tasks/{task_id}", {"title": "changed for sync"}, token)
+    status, answer = call(port, "GET", f"/api/v1/sync?since={since}", token=token)
+    assert status == 200 and len(answer["changes"]) == len(task_ids), answer
+    return answer["next_since"], since
 
 
 class Bench:

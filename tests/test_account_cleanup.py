@@ -43,10 +43,16 @@ def test_cleanup_deletes_only_what_is_dead(app, client):
 
     result = app.test_cli_runner().invoke(args=["cleanup"])
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == "deleted 2 sessions, 2 password reset tokens, 1 idempotency keys"
+    assert (
+        result.output.strip()
+        == "deleted 2 sessions, 2 password reset tokens, 1 idempotency keys, 0 sync tombstones"
+    )
     assert _counts(app) == (2, 1, 1)
     me = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
     assert me.status_code == 200
 
     again = app.test_cli_runner().invoke(args=["cleanup"])
-    assert again.output.strip() == "deleted 0 sessions, 0 password reset tokens, 0 idempotency keys"
+    assert (
+        again.output.strip()
+        == "deleted 0 sessions, 0 password reset tokens, 0 idempotency keys, 0 sync tombstones"
+    )

@@ -106,6 +106,7 @@ def test_token_first_on_every_protected_route(client, user, resources):
         ("delete", "auth/sessions/00000000-0000-0000-0000-000000000000"),
         ("post", "auth/change-password"),
         ("post", "auth/refresh"),
+        ("get", "sync"),
     ]
     for method, path in routes:
         for headers in ({}, BAD_TOKEN):
@@ -163,6 +164,7 @@ def test_body_errors_on_every_writing_route(client, user, resources, method, pat
         "priorities",
         "auth/sessions",
         "auth/me",
+        "sync",
     ],
 )
 def test_unknown_query_parameters_are_422_on_every_list(client, user, resources, path):
@@ -185,6 +187,7 @@ def test_unknown_query_parameters_are_422_on_every_list(client, user, resources,
         ("get", "auth/login", {"POST"}),
         ("post", "auth/me", {"GET", "PATCH", "DELETE"}),
         ("post", "/health", {"GET"}),
+        ("post", "sync", {"GET"}),
     ],
 )
 def test_wrong_method_is_405_with_allow_everywhere(client, user, resources, method, path, allowed):

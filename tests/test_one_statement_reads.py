@@ -143,12 +143,13 @@ def test_a_dead_session_is_401_when_a_datetime_needs_the_users_zone(client, user
     assert assert_problem(response, 401)["detail"] == REVOKED
 
 
-def test_a_patch_is_two_statements_and_a_dead_session_is_401_before_404(client, user, task, statements):
+def test_a_patch_is_three_statements_and_a_dead_session_is_401_before_404(client, user, task, statements):
     path = f"{TASKS}/{task['id']}"
     done = client.patch(path, json={"completed": True}, headers=user["headers"])
     assert done.status_code == 200
-    # The locked task with the session check and the clock, then the UPDATE: no read-back.
-    assert len(statements) == 2
+    # The change stamp (app/changes.py: the user's lock first), the locked task with the session
+    # check and the clock, then the UPDATE: no read-back.
+    assert len(statements) == 3
     assert done.get_json()["completed_at"] == done.get_json()["updated_at"]
     assert done.headers["ETag"] == client.get(path, headers=user["headers"]).headers["ETag"]
     assert client.post("/api/v1/auth/logout", headers=user["headers"]).status_code == 204

@@ -40,18 +40,22 @@ def test_a_write_is_one_transaction(client, user, autocommit_per_statement):
     assert autocommit_per_statement and not any(autocommit_per_statement)
 
 
-def test_reading_instances_locks_its_definition_inside_a_transaction(client, user, autocommit_per_statement):
+def test_reading_instances_stores_them_inside_a_transaction(client, user, autocommit_per_statement):
     body = {"title": "Stand-up", "rrule": "FREQ=DAILY", "dtstart": "2030-01-01T09:00:00", "timezone": "UTC"}
     created = client.post("/api/v1/recurring-tasks", json=body, headers=user["headers"]).get_json()
     autocommit_per_statement.clear()
     window = "start=2030-01-01T00:00:00Z&end=2030-01-08T00:00:00Z"
-    response = client.get(
-        f"/api/v1/recurring-tasks/{created['id']}/instances?{window}", headers=user["headers"]
-    )
+    url = f"/api/v1/recurring-tasks/{created['id']}/instances?{window}"
+    response = client.get(url, headers=user["headers"])
     assert response.status_code == 200
     assert len(response.get_json()["items"]) == 7
-    # The token's session, the definition FOR SHARE, the INSERT, the read-back.
-    assert autocommit_per_statement == [False, False, False, False]
+    # The token's session, the definition, the window (empty); then under the user's lock (the
+    # change counter) the definition again, the INSERT and the window: one transaction.
+    assert autocommit_per_statement == [False] * 7
+    autocommit_per_statement.clear()
+    assert client.get(url, headers=user["headers"]).get_json() == response.get_json()
+    # Stored already: the token's session, the definition, the window; nothing written.
+    assert autocommit_per_statement == [False] * 3
 
 
 def test_connections_go_back_to_the_pool_transactional(app, client, user):
