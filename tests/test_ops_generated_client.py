@@ -10,7 +10,7 @@ import json
 import pkgutil
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from http import HTTPStatus
 
 import pytest
@@ -68,6 +68,7 @@ class Driver:
         self.base_url = base_url
         self.api = lambda path: importlib.import_module(f"{PACKAGE}.api.{path}")
         self.models = importlib.import_module(f"{PACKAGE}.models")
+        self.types = importlib.import_module(f"{PACKAGE}.types")
         self.called: set[str] = set()
 
     def operations(self) -> set[str]:
@@ -89,20 +90,25 @@ class Driver:
 
     def call(self, operation: str, status: int, model, **kwargs):
         """Run `operation` (e.g. "tasks.post_api_v1_tasks"); its answer must be `status` and
-        parse into `model` (None for an empty answer). Returns the parsed answer."""
+        parse into `model`: a model's name, a Python type (`str` for a text body) or None for an
+        empty answer. Returns the parsed answer."""
+        return self.call_detailed(operation, status, model, **kwargs).parsed
+
+    def call_detailed(self, operation: str, status: int, model, **kwargs):
+        """`call`, returning the whole response (status, headers, content, parsed)."""
         self.called.add(operation)
         response = self.api(operation).sync_detailed(**kwargs)
         assert response.status_code == HTTPStatus(status), (operation, response.status_code, response.content)
         if model is None:
             assert response.parsed is None, (operation, response.parsed)
         else:
-            model_class = getattr(self.models, model)
+            model_class = getattr(self.models, model) if isinstance(model, str) else model
             assert isinstance(response.parsed, model_class), (
                 operation,
                 type(response.parsed),
                 response.content,
             )
-        return response.parsed
+        return response
 
 
 def test_the_generated_client_round_trips_every_operation(generated, server):
@@ -205,6 +211,51 @@ def test_the_generated_client_round_trips_every_operation(generated, server):
     )
     assert [item.id for item in filtered.items] == [bare.id]
     run.call("tasks.get_api_v1_tasks", 422, "Problem", client=me, limit=0)
+    # A date-only due: answered as sent (a date), and due_at null; null clears it.
+    day = date(2031, 5, 7)
+    dated = run.call(
+        "tasks.post_api_v1_tasks", 201, "Task", client=me, body=m.Task(title="Dated", due_date=day)
+    )
+    assert (dated.due_date, dated.due_at) == (day, None)
+    undated = run.call(
+        "tasks.patch_api_v1_tasks_task_id",
+        200,
+        "Task",
+        client=me,
+        task_id=dated.id,
+        body=m.TaskPatch(due_date=None),
+    )
+    assert (undated.due_date, undated.due_at) == (None, None)
+    redated = run.call(
+        "tasks.patch_api_v1_tasks_task_id",
+        200,
+        "Task",
+        client=me,
+        task_id=dated.id,
+        body=m.TaskPatch(due_date=day, priority=m.PriorityName.LOW),
+    )
+    assert (redated.due_date, redated.due_at) == (day, None)
+    # Setting due_at clears due_date.
+    timed = run.call(
+        "tasks.patch_api_v1_tasks_task_id",
+        200,
+        "Task",
+        client=me,
+        task_id=bare.id,
+        body=m.TaskPatch(due_at=due),
+    )
+    assert (timed.due_at, timed.due_date) == (due, None)
+    both = m.Task(title="Both", due_at=due, due_date=day)
+    run.call("tasks.post_api_v1_tasks", 422, "Problem", client=me, body=both)
+    on_day = run.call(
+        "tasks.get_api_v1_tasks",
+        200,
+        "TaskList",
+        client=me,
+        due_after=datetime(2031, 5, 7, tzinfo=UTC),
+        due_before=datetime(2031, 5, 8, tzinfo=UTC),
+    )
+    assert [item.id for item in on_day.items] == [dated.id]
     run.call("tasks.delete_api_v1_tasks_task_id", 204, None, client=me, task_id=task.id)
     run.call("tasks.get_api_v1_tasks_task_id", 404, "Problem", client=me, task_id=task.id)
 
@@ -269,6 +320,83 @@ def test_the_generated_client_round_trips_every_operation(generated, server):
         body=m.TaskInstance(completed=True),
     )
     assert isinstance(done.completed_at, datetime)
+
+    def instance_patch(instance_id: int, body):
+        return run.call(
+            "recurring_tasks.patch_api_v1_recurring_tasks_recurring_task_id_instances_instance_id",
+            200,
+            "TaskInstance",
+            client=me,
+            recurring_task_id=rid,
+            instance_id=instance_id,
+            body=body,
+        )
+
+    skipped = instance_patch(instances[1].id, m.TaskInstance(skipped=True))
+    assert skipped.skipped is True and skipped.occurs_at == instances[1].occurs_at
+    later = instances[2].original_occurs_at + timedelta(hours=2)
+    moved = instance_patch(instances[2].id, m.TaskInstance(occurs_at=later))
+    assert (moved.occurs_at, moved.original_occurs_at) == (later, instances[2].original_occurs_at)
+    back = instance_patch(instances[2].id, m.TaskInstance(occurs_at=None))
+    assert back.occurs_at == back.original_occurs_at == instances[2].original_occurs_at
+    restored = instance_patch(instances[3].id, m.TaskInstance(skipped=True))
+    assert restored.skipped is True
+    assert instance_patch(instances[3].id, m.TaskInstance(skipped=False)).skipped is False
+    instance_patch(instances[4].id, m.TaskInstance(occurs_at=later + timedelta(days=3)))
+
+    # Delta sync: a full sync a change at a time, a change, then an incremental sync.
+    since, synced = None, []
+    while True:
+        optional = {} if since is None else {"since": since}
+        answer = run.call("sync.get_api_v1_sync", 200, "Sync", client=me, limit=1, **optional)
+        assert len(answer.changes) <= 1 and isinstance(answer.next_since, str)
+        synced += answer.changes
+        since = answer.next_since
+        if not answer.has_more:
+            break
+    assert all(isinstance(change, m.Change) and change.deleted is False for change in synced)
+    kinds = {change.type_ for change in synced}
+    assert kinds == {m.ChangeType.TAG, m.ChangeType.TASK, m.ChangeType.RECURRING_TASK, m.ChangeType.INSTANCE}
+    whole = run.call("sync.get_api_v1_sync", 200, "Sync", client=me)
+    assert whole.has_more is False and len(whole.changes) == len(synced)
+    assert run.call("sync.get_api_v1_sync", 200, "Sync", client=me, since=since).changes == []
+    run.call(
+        "tags.patch_api_v1_tags_tag_id",
+        200,
+        "Tag",
+        client=me,
+        tag_id=tag.id,
+        body=m.TagPatch(color="#123456"),
+    )
+    delta = run.call("sync.get_api_v1_sync", 200, "Sync", client=me, since=since)
+    assert [(c.type_, c.id, c.deleted) for c in delta.changes] == [(m.ChangeType.TAG, tag.id, False)]
+    assert delta.changes[0].data["color"] == "#123456" and delta.has_more is False
+    since = delta.next_since
+    run.call("sync.get_api_v1_sync", 422, "Problem", client=me, limit=0)
+    bad_since = run.call("sync.get_api_v1_sync", 422, "Problem", client=me, since="not-a-token")
+    assert "since" in bad_since.errors.to_dict()
+
+    # The calendar feed: none, made, read, fetched (and not modified), revoked.
+    run.call("calendar_feed.get_api_v1_calendar_feed", 404, "Problem", client=me)
+    feed = run.call("calendar_feed.post_api_v1_calendar_feed", 201, "CalendarFeed", client=me)
+    assert isinstance(feed.created_at, datetime) and feed.url.endswith(".ics")
+    shown = run.call("calendar_feed.get_api_v1_calendar_feed", 200, "CalendarFeed", client=me)
+    assert shown.created_at == feed.created_at and isinstance(shown.url, run.types.Unset)
+    secret = feed.url.rsplit("/", 1)[1].removesuffix(".ics")
+    ics = run.call_detailed(
+        "calendar_feed.get_calendar_secret_ics", 200, str, client=anonymous, secret=secret
+    )
+    assert (
+        ics.parsed.startswith("BEGIN:VCALENDAR") and "EXDATE" in ics.parsed and "RECURRENCE-ID" in ics.parsed
+    )
+    assert ics.headers["content-type"] == "text/calendar; charset=utf-8"
+    unchanged = anonymous.with_headers({"If-None-Match": ics.headers["etag"]})
+    run.call("calendar_feed.get_calendar_secret_ics", 304, None, client=unchanged, secret=secret)
+    run.call("calendar_feed.delete_api_v1_calendar_feed", 204, None, client=me)
+    run.call("calendar_feed.delete_api_v1_calendar_feed", 204, None, client=me)
+    run.call("calendar_feed.get_calendar_secret_ics", 404, "Problem", client=anonymous, secret=secret)
+    run.call("calendar_feed.get_api_v1_calendar_feed", 404, "Problem", client=me)
+
     run.call(
         "recurring_tasks.delete_api_v1_recurring_tasks_recurring_task_id",
         204,
@@ -276,6 +404,12 @@ def test_the_generated_client_round_trips_every_operation(generated, server):
         client=me,
         recurring_task_id=rid,
     )
+    # The deletion syncs as tombstones (data null) for the definition and its instances.
+    gone = run.call("sync.get_api_v1_sync", 200, "Sync", client=me, since=since).changes
+    assert (m.ChangeType.RECURRING_TASK, rid, True, None) in [
+        (c.type_, c.id, c.deleted, c.data) for c in gone
+    ]
+    assert all(change.deleted and change.data is None for change in gone)
 
     # Passwords, then the account itself.
     reset = m.PasswordResetRequest(email="client@example.com")

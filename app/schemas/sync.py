@@ -19,10 +19,12 @@ class SyncArgsSchema(Schema):
 
 
 class ChangeSchema(Schema):
-    type = fields.String(validate=validate.OneOf(CHANGE_TYPES))
-    id = fields.Integer()
-    deleted = fields.Boolean()
+    # Answer-only schemas mark every field required: it is in every answer.
+    type = fields.String(required=True, validate=validate.OneOf(CHANGE_TYPES))
+    id = fields.Integer(required=True)
+    deleted = fields.Boolean(required=True)
     data = fields.Dict(
+        required=True,
         allow_none=True,
         metadata={
             "description": "The object as its own GET answers it (an instance: as the instances "
@@ -32,6 +34,8 @@ class ChangeSchema(Schema):
 
 
 class SyncSchema(Schema):
-    changes = fields.Nested(ChangeSchema, many=True)
-    next_since = fields.String(metadata={"description": "Pass as `since` on the next call"})
-    has_more = fields.Boolean(metadata={"description": "true: call again at once with `next_since`"})
+    changes = fields.Nested(ChangeSchema, many=True, required=True)
+    next_since = fields.String(required=True, metadata={"description": "Pass as `since` on the next call"})
+    has_more = fields.Boolean(
+        required=True, metadata={"description": "true: call again at once with `next_since`"}
+    )
