@@ -10,7 +10,6 @@ from werkzeug.routing import IntegerConverter
 from app.api import UnauthorizedPlugin, init_request_checks, schema_name
 from app.database import MIGRATIONS_DIR
 from app.extensions import api, cors, db, jwt, migrate
-from app.metrics import init_metrics
 from app.openapi import DESCRIPTION
 from app.rate_limits import init_rate_limits
 from app.schemas.common import PRIORITY_NAME_SCHEMA
@@ -55,6 +54,11 @@ def create_app(config_class: type[Config] = Config) -> Flask:
 
     db.init_app(app)
     init_transactions(app, db)
+    # Imported here, not at the top: gunicorn's master imports this package (for its worker
+    # class) before gunicorn.conf.py's on_starting sets PROMETHEUS_MULTIPROC_DIR, and
+    # prometheus-client picks per-process or multiprocess counting when first imported.
+    from app.metrics import init_metrics
+
     init_metrics(app, db)  # before the other hooks, so that it times and counts every request
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=False)
     jwt.init_app(app)
