@@ -50,15 +50,16 @@ from flask.views import MethodView
 from flask_jwt_extended import current_user, jwt_required
 from flask_smorest import abort
 from itsdangerous import BadData, URLSafeSerializer
-from sqlalchemy import literal, select, true, tuple_, union_all
+from sqlalchemy import exists, literal, select, text, true, tuple_, union_all
 
 from app.api import Blueprint
 from app.extensions import db
-from app.models import RecurringTask, SyncTombstone, Tag, Task, TaskInstance, User
+from app.models import AuthSession, RecurringTask, SyncTombstone, Tag, Task, TaskInstance, User
 from app.recurrence import with_upcoming
 from app.schemas.recurring import RecurringTaskSchema, TaskInstanceSchema
 from app.schemas.sync import CHANGE_TYPES, SyncArgsSchema, SyncSchema
 from app.schemas.tasks import TagSchema, TaskSchema
+from app.tokens import LIVE_SESSION, require_live_session, session_check_in_statement, session_params
 
 blp = Blueprint("sync", __name__, url_prefix="/api/v1/sync", description="Delta sync for offline clients")
 
@@ -95,7 +96,7 @@ FULL = Position(-1)
 
 @blp.route("")
 class Sync(MethodView):
-    decorators = [jwt_required()]
+    decorators = [jwt_required(), session_check_in_statement("GET")]
 
     @blp.arguments(SyncArgsSchema, location="query")
     @blp.response(200, SyncSchema)
@@ -108,7 +109,10 @@ class Sync(MethodView):
         No committed change is ever skipped, also one committed while the sync runs.
         """
         after = _read_token(args["since"]) if "since" in args else FULL
-        rows = db.session.execute(_changes_query(current_user.id, after, args["limit"])).all()
+        rows = db.session.execute(
+            _changes_query(current_user.id, after, args["limit"]), session_params()
+        ).all()
+        require_live_session(rows[0] if rows else None)
         if after != FULL and _pruned_past(after, rows[0].sync_pruned_seq):
             abort(410, message="Changes after this token were pruned; start again with a full sync.")
         found = [row for row in rows if row.type is not None]  # one row of NULLs when none
@@ -123,8 +127,13 @@ class Sync(MethodView):
         return {"changes": _changes(page), "next_since": _make_token(last), "has_more": has_more}
 
 
+# The token's session check, inside the sync's one statement (app/tokens.py).
+LIVE_SESSION_EXISTS = exists(select(literal(1)).select_from(AuthSession).where(text(LIVE_SESSION)))
+
+
 def _changes_query(user_id: int, after: Position, limit: int):
-    """The counter, the pruned mark and up to `limit` + 1 changes after `after`, in one statement."""
+    """The counter, the pruned mark and up to `limit` + 1 changes after `after`, in one statement
+    that also checks the token's session (no row at all: a dead session, a 401)."""
     branches = [
         select(
             model.sync_seq.label("seq"),
@@ -165,7 +174,9 @@ def _changes_query(user_id: int, after: Position, limit: int):
             changes.c.deleted,
         )
         .outerjoin(changes, true())
-        .where(User.id == user_id)
+        .where(
+            User.id == user_id, exists(select(literal(1)).select_from(AuthSession).where(text(LIVE_SESSION)))
+        )
         .order_by(changes.c.seq, changes.c.type.collate("C"), changes.c.id)
         .limit(limit + 1)
     )

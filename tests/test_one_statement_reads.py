@@ -50,6 +50,18 @@ def test_a_read_is_one_statement(client, user, task, statements, path):
     assert len(statements) == 1
 
 
+def test_an_empty_sync_is_one_statement_and_a_dead_session_is_401(client, user, task, statements):
+    since = client.get("/api/v1/sync", headers=user["headers"]).get_json()["next_since"]
+    statements.clear()
+    response = client.get(f"/api/v1/sync?since={since}", headers=user["headers"])
+    assert response.status_code == 200
+    assert response.get_json()["changes"] == []
+    assert len(statements) == 1
+    assert client.post("/api/v1/auth/logout", headers=user["headers"]).status_code == 204
+    for path in ("/api/v1/sync", f"/api/v1/sync?since={since}"):
+        assert assert_problem(client.get(path, headers=user["headers"]), 401)["detail"] == REVOKED
+
+
 def test_a_create_is_one_statement(client, user, statements):
     body = {"title": "t", "priority": "high", "tags": ["x", "Y"], "due_at": "2030-01-01T00:00:00Z"}
     response = client.post(TASKS, json=body, headers=user["headers"])
