@@ -51,8 +51,8 @@ def statements_of(app, request) -> list[tuple]:
 def test_an_empty_sync_is_one_statement_of_index_scans(app, client, user, synced):
     statements = statements_of(app, lambda: follow(client, user["headers"], synced))
     syncing = [(s, p) for s, p in statements if "sync_tombstones" in s]
-    # The token check (the user and its session) and the sync itself; nothing else.
-    assert len(statements) == 2 and len(syncing) == 1, statements
+    # The sync itself, which also checks the token's session; nothing else.
+    assert len(statements) == 1 and len(syncing) == 1, statements
     statement, parameters = syncing[0]
     with app.app_context(), db.engine.connect() as connection:
         rows = connection.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters).all()
