@@ -121,23 +121,16 @@ LOCKED_TASK = select(
 # CTE inserts are invisible to its siblings' reads, hence `tag_rows`, the union of the tags it
 # inserted and those that were there. A tag another transaction commits after this statement's
 # snapshot is in neither: the task is then not inserted (id NULL) and the caller falls back.
-# The new task and tags carry the transaction's change stamp (app/changes.py): `:sync_seq` when
-# the caller drew it already, else `bumped` draws it here, taking the user's lock like
-# change_seq(). No row: the session is dead (401).
+# The new task and tags carry the transaction's change stamp (app/changes.py), drawn by the
+# statement before. No row: the session is dead (401).
 CREATE_TASK = text(f"""
     WITH session AS (
         SELECT sessions.user_id FROM sessions WHERE {LIVE_SESSION}
-    ), bumped AS (
-        UPDATE users SET sync_seq = users.sync_seq + 1 FROM session
-        WHERE users.id = session.user_id AND CAST(:sync_seq AS bigint) IS NULL
-        RETURNING users.sync_seq
-    ), stamp AS (
-        SELECT coalesce(CAST(:sync_seq AS bigint), (SELECT sync_seq FROM bumped)) AS sync_seq
     ), wanted AS (
         SELECT name FROM unnest(CAST(:tag_names AS text[])) AS name
     ), new_tags AS (
         INSERT INTO tags (user_id, name, sync_seq)
-        SELECT session.user_id, wanted.name, stamp.sync_seq FROM session, wanted, stamp
+        SELECT session.user_id, wanted.name, :sync_seq FROM session, wanted
         ON CONFLICT DO NOTHING
         RETURNING id, name
     ), tag_rows AS (
@@ -150,8 +143,8 @@ CREATE_TASK = text(f"""
             due_date_start, priority_level, sync_seq)
         SELECT session.user_id, :title, :description, :completed,
             CASE WHEN :completed THEN statement_timestamp() END, :due_at, :due_date, :due_date_start,
-            :priority_level, stamp.sync_seq
-        FROM session, stamp
+            :priority_level, :sync_seq
+        FROM session
         WHERE (SELECT count(*) FROM tag_rows) = (SELECT count(DISTINCT lower(name)) FROM wanted)
         RETURNING id, title, description, completed, completed_at, due_at, due_date, priority_level,
             created_at, updated_at
@@ -274,14 +267,16 @@ def _locked_task_or_404(task_id: int) -> tuple[Task, datetime]:
 
 
 def _create(data: dict) -> tuple[int, Response | Task]:
-    """Insert the caller's task from a loaded body; (its id, the answer). One statement
-    (CREATE_TASK) whose JSON is the answer; or, when a tag it names was committed by another
-    request after that statement began, through the ORM, which then sees the tag."""
+    """Insert the caller's task from a loaded body; (its id, the answer). The change stamp, then
+    one statement (CREATE_TASK) whose JSON is the answer; or, when a tag it names was committed
+    by another transaction after that statement began, through the ORM, which then sees it."""
+    # The change stamp first, as in every write: the user's row lock, taken before the statement
+    # starts, means its snapshot sees every earlier write of the user (a tag deleted a moment
+    # ago is not linked), and comes before the FOR SHARE read of the user's zone. Drawn inside
+    # the statement instead, the stamp's lock came after the snapshot: a tag deleted meanwhile
+    # was still linked (a foreign-key 500, tests/test_sync_concurrency.py through PgBouncer).
+    seq = change_seq(current_user.id)
     day = data.get("due_date")
-    # The change stamp (app/changes.py) is drawn by the statement itself; with a due_date it is
-    # drawn first, as in every other write, so that the user's lock comes before the FOR SHARE
-    # read of the user's zone (two creates would otherwise deadlock upgrading their locks).
-    seq = None if day is None else change_seq(current_user.id)
     zone = _timezone_for(data)
     params = {
         "sync_seq": seq,
@@ -298,7 +293,7 @@ def _create(data: dict) -> tuple[int, Response | Task]:
     row = require_live_session(db.session.execute(CREATE_TASK, params).first())
     if row.id is not None:
         return row.id, json_response(row.body)
-    task = Task(user_id=current_user.id, sync_seq=change_seq(current_user.id))
+    task = Task(user_id=current_user.id, sync_seq=seq)
     _apply(task, data, zone=zone)
     db.session.add(task)
     db.session.flush()

@@ -1,4 +1,5 @@
-"""A read is one statement that also checks the token's session; a create is one statement too.
+"""A read is one statement that also checks the token's session; a create is one statement after
+its change stamp.
 
 The session check joins the data's statement: a dead session is still the revoked-token 401,
 a missing or foreign task still a 404, and a tag committed by another request while a create
@@ -62,12 +63,12 @@ def test_an_empty_sync_is_one_statement_and_a_dead_session_is_401(client, user, 
         assert assert_problem(client.get(path, headers=user["headers"]), 401)["detail"] == REVOKED
 
 
-def test_a_create_is_one_statement(client, user, statements):
+def test_a_create_is_the_change_stamp_and_one_statement(client, user, statements):
     body = {"title": "t", "priority": "high", "tags": ["x", "Y"], "due_at": "2030-01-01T00:00:00Z"}
     response = client.post(TASKS, json=body, headers=user["headers"])
     assert response.status_code == 201
     assert response.get_json()["tags"] == ["x", "Y"]
-    assert len(statements) == 1
+    assert len(statements) == 2 and statements[0].startswith("UPDATE users SET sync_seq")
 
 
 def test_a_datetime_without_offset_takes_the_users_zone_in_a_second_statement(client, user, statements):
