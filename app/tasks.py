@@ -116,13 +116,13 @@ LOCKED_TASK = select(
     select(literal(1)).select_from(AuthSession).where(text(LIVE_SESSION)).exists().label("live"),
     func.statement_timestamp().label("now"),
 ).with_for_update(of=Task)
-# A create is one statement: check the session, insert the tags not yet there (ignoring case;
-# an existing tag keeps its spelling), the task and its links, and build the answer. Rows one
-# CTE inserts are invisible to its siblings' reads, hence `tag_rows`, the union of the tags it
-# inserted and those that were there. A tag another transaction commits after this statement's
-# snapshot is in neither: the task is then not inserted (id NULL) and the caller falls back.
-# The new task and tags carry the transaction's change stamp (app/changes.py), drawn by the
-# statement before. No row: the session is dead (401).
+# A create is one statement after the change stamp: check the session, insert the tags not yet
+# there (ignoring case; an existing tag keeps its spelling), the task and its links, and build
+# the answer. Rows one CTE inserts are invisible to its siblings' reads, hence `tag_rows`, the
+# union of the tags it inserted and those that were there. A tag another transaction commits
+# after this statement's snapshot is in neither: the task is then not inserted (id NULL) and
+# the caller falls back. The new task and tags carry the transaction's change stamp
+# (app/changes.py), drawn by the statement before. No row: the session is dead (401).
 CREATE_TASK = text(f"""
     WITH session AS (
         SELECT sessions.user_id FROM sessions WHERE {LIVE_SESSION}
