@@ -10,13 +10,14 @@ each other's commits, exactly as in production.
 import os
 import tempfile
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import flask_migrate
 import pgserver
 import pytest
 from flask import Flask
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import create_engine, event, make_url, text
 from sqlalchemy.pool import NullPool
 
 from app import create_app
@@ -193,3 +194,21 @@ def other_user(client):
 
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextmanager
+def sent_statements(app):
+    """Every statement the app sends inside the block, as (SQL, parameters), in order. BEGIN,
+    COMMIT and the pool's pre-ping are not statements of a cursor, so they are not in it."""
+    sent = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        sent.append((statement, parameters))
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

@@ -9,12 +9,10 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from app.extensions import db
-
-from conftest import assert_problem
+from conftest import assert_problem, sent_statements
 
 TASKS = "/api/v1/tasks"
 ME = "/api/v1/auth/me"
@@ -23,18 +21,9 @@ REVOKED = "The token has been revoked."
 
 @pytest.fixture
 def statements(app):
-    """The SQL of every statement the app sends from now on (BEGIN, COMMIT and the pre-ping
-    are not statements of a cursor, so they are not in it)."""
-    seen = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    yield seen
-    event.remove(engine, "before_cursor_execute", record)
+    """(SQL, parameters) of every statement the app sends from now on."""
+    with sent_statements(app) as sent:
+        yield sent
 
 
 @pytest.fixture
@@ -68,7 +57,7 @@ def test_a_create_is_the_change_stamp_and_one_statement(client, user, statements
     response = client.post(TASKS, json=body, headers=user["headers"])
     assert response.status_code == 201
     assert response.get_json()["tags"] == ["x", "Y"]
-    assert len(statements) == 2 and statements[0].startswith("UPDATE users SET sync_seq")
+    assert len(statements) == 2 and statements[0][0].startswith("UPDATE users SET sync_seq")
 
 
 def test_a_datetime_without_offset_takes_the_users_zone_in_a_second_statement(client, user, statements):

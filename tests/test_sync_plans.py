@@ -4,10 +4,12 @@ no task at all: its cost does not grow with the number of tasks."""
 import re
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 from test_sync import follow
 
 from app.extensions import db
+
+from conftest import sent_statements
 
 pytestmark = pytest.mark.slow
 
@@ -32,24 +34,9 @@ def synced(app, client, user):
     return since
 
 
-def statements_of(app, request) -> list[tuple]:
-    captured = []
-
-    def capture(conn, cursor, statement, parameters, context, executemany):
-        captured.append((statement, parameters))
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", capture)
-    try:
-        request()
-    finally:
-        event.remove(engine, "before_cursor_execute", capture)
-    return captured
-
-
 def test_an_empty_sync_is_one_statement_of_index_scans(app, client, user, synced):
-    statements = statements_of(app, lambda: follow(client, user["headers"], synced))
+    with sent_statements(app) as statements:
+        follow(client, user["headers"], synced)
     syncing = [(s, p) for s, p in statements if "sync_tombstones" in s]
     # The sync itself, which also checks the token's session; nothing else.
     assert len(statements) == 1 and len(syncing) == 1, statements

@@ -1,12 +1,13 @@
 """GET /api/v1/tasks: filters, sorts, keyset pages and their cursors, and the statements it costs."""
 
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from app.extensions import db
+
+from conftest import sent_statements
 
 TASKS = "/api/v1/tasks"
 PRIORITY_LEVELS = {"low": 1, "medium": 2, "high": 3, "urgent": 4}
@@ -296,22 +297,6 @@ def test_tasks_added_while_paging_do_not_shift_pages(client, user, tasks_with_ti
     assert ids == expected_order(tasks_with_ties, "created_at")
 
 
-@contextmanager
-def counted_statements(app):
-    statements = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-
-
 def test_a_page_costs_the_same_few_statements_whatever_its_size(app, client, user):
     insert_tasks(
         app,
@@ -329,7 +314,7 @@ def test_a_page_costs_the_same_few_statements_whatever_its_size(app, client, use
         db.session.commit()
     counts = {}
     for limit in (1, 100):
-        with counted_statements(app) as statements:
+        with sent_statements(app) as statements:
             page = list_tasks(client, user, limit=limit, tag="tag 1")
         assert len(page["items"]) == limit
         assert all(len(task["tags"]) == 3 for task in page["items"])
