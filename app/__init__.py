@@ -13,6 +13,7 @@ from app.extensions import api, cors, db, jwt, migrate
 from app.openapi import DESCRIPTION
 from app.rate_limits import init_rate_limits
 from app.schemas.common import PRIORITY_NAME_SCHEMA
+from app.tokens import init_tokens
 from app.transactions import init_transactions
 from config import Config
 
@@ -62,6 +63,7 @@ def create_app(config_class: type[Config] = Config) -> Flask:
     init_metrics(app, db)  # before the other hooks, so that it times and counts every request
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=False)
     jwt.init_app(app)
+    init_tokens(app)
     if app.config["CORS_ORIGINS"]:
         cors.init_app(
             app,

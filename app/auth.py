@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from flask import current_app, g, request
 from flask.views import MethodView
-from flask_jwt_extended import current_user, get_current_user, get_jwt, jwt_required
+from flask_jwt_extended import get_jwt, jwt_required
 from flask_smorest import abort
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
@@ -30,11 +30,14 @@ from app.schemas.common import UTCDateTime
 from app.tasks import move_date_only_tasks
 from app.tokens import (
     LIVE_SESSION,
+    checked_user,
+    current_user,
     require_live_session,
-    session_check_in_statement,
     session_params,
+    token_required,
     tokens_for,
 )
+from app.transactions import driver_sql, read_rows
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Accounts and sessions")
 
@@ -51,8 +54,8 @@ USER_JSON = f"""json_build_object(
     'created_at', {UTCDateTime.sql("users.created_at")}
 )::text"""
 # The caller's account, if the token's session is live (no row: 401): one statement.
-ME = text(
-    f"SELECT {USER_JSON} AS body FROM sessions JOIN users ON users.id = sessions.user_id WHERE {LIVE_SESSION}"
+ME = driver_sql(
+    text(f"SELECT {USER_JSON} FROM sessions JOIN users ON users.id = sessions.user_id WHERE {LIVE_SESSION}")
 )
 
 
@@ -146,7 +149,7 @@ class Refresh(MethodView):
 
 @blp.route("/logout")
 class Logout(MethodView):
-    decorators = [jwt_required()]
+    decorators = [token_required()]
 
     @blp.response(204)
     def post(self):
@@ -157,7 +160,7 @@ class Logout(MethodView):
 
 @blp.route("/sessions")
 class Sessions(MethodView):
-    decorators = [jwt_required()]
+    decorators = [token_required()]
 
     @blp.response(200, SessionListSchema)
     @blp.doc(
@@ -185,7 +188,7 @@ class Sessions(MethodView):
 
 @blp.route("/sessions/<uuid:session_id>")
 class SessionById(MethodView):
-    decorators = [jwt_required()]
+    decorators = [token_required()]
 
     @blp.response(204)
     @blp.problem_response(404, "No live session of the caller has this id")
@@ -208,12 +211,13 @@ class SessionById(MethodView):
 
 @blp.route("/me")
 class Me(MethodView):
-    decorators = [jwt_required(), session_check_in_statement("GET")]
+    decorators = [token_required(session_check_in_statement=("GET",))]
 
     @blp.response(200, UserSchema)
     def get(self):
         """The caller's account"""
-        return json_response(require_live_session(db.session.execute(ME, session_params()).first()).body)
+        rows = read_rows(ME, session_params())
+        return json_response(require_live_session(rows[0] if rows else None)[0])
 
     @blp.arguments(ProfileSchema(partial=True), required=False)
     @blp.response(200, UserSchema)
@@ -224,7 +228,7 @@ class Me(MethodView):
         stands at the start of its day in the new zone (for `due_after`, `due_before`, the
         `due_at` sorts and `overdue`), in the same transaction. Timed tasks do not move.
         """
-        user = get_current_user()
+        user = checked_user()
         for field, value in data.items():
             setattr(user, field, value)
         if "timezone" in data:
@@ -245,7 +249,7 @@ class Me(MethodView):
 
 @blp.route("/change-password")
 class ChangePassword(MethodView):
-    decorators = [jwt_required()]
+    decorators = [token_required()]
 
     @blp.arguments(ChangePasswordSchema)
     @blp.response(204)
@@ -260,7 +264,7 @@ class ChangePassword(MethodView):
 
 def _current_user_with_password(password: str) -> User:
     """The caller, after checking their password; a wrong one is a 400 (the token itself is fine)."""
-    user = get_current_user()
+    user = checked_user()
     if not user.check_password(password):
         abort(400, message="The password is wrong.")
     return user

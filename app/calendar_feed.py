@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo
 
 from flask import Response, request, url_for
 from flask.views import MethodView
-from flask_jwt_extended import current_user, jwt_required
 from flask_smorest import abort
 from icalendar import Calendar, Event, vRecur
 from sqlalchemy import delete, func, or_, select
@@ -34,6 +33,7 @@ from app.models import CalendarFeed, RecurringTask, Task, TaskInstance, User
 from app.rate_limits import rate_limited
 from app.rrules import calendar_rule
 from app.schemas.calendar_feed import CalendarFeedSchema
+from app.tokens import current_user, token_required
 
 blp = Blueprint("calendar_feed", __name__, description="Calendar feed (iCalendar, RFC 5545)")
 
@@ -56,7 +56,7 @@ def _secret_hash(secret: str) -> bytes:
 
 @blp.route("/api/v1/calendar-feed")
 class CalendarFeeds(MethodView):
-    decorators = [jwt_required()]
+    decorators = [token_required()]
 
     @blp.response(201, CalendarFeedSchema)
     def post(self):

@@ -23,7 +23,6 @@ from datetime import timedelta
 from functools import wraps
 
 from flask import current_app, g, request
-from flask_jwt_extended import current_user
 from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 from sqlalchemy import and_, delete, func, or_, select, update
@@ -31,7 +30,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from app.extensions import db
 from app.models import IdempotencyKey
-from app.tokens import checked_user
+from app.tokens import checked_user, current_user
 
 HEADER = "Idempotency-Key"
 KEY_TTL = timedelta(hours=24)

@@ -167,6 +167,15 @@ class Metrics:
             self.checkout_wait.observe(time.perf_counter() - since)
             _asking.since = None
 
+    def asking_for_connection(self) -> None:
+        """This thread is about to check a connection out of the pool outside the ORM session."""
+        _asking.since = time.perf_counter()
+
+    def count_failure(self, kind: str) -> None:
+        """Outside SQLAlchemy's execution: a connection could not be opened ("connect") or was
+        found lost ("lost")."""
+        self.failures.labels(kind).inc()
+
     def checkin(self, _dbapi_connection, _record) -> None:
         """Pool event: a connection went back."""
         self.in_use.dec()

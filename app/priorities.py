@@ -1,20 +1,20 @@
 """Blueprint "priorities": the fixed priority levels a task may have."""
 
 from flask.views import MethodView
-from flask_jwt_extended import jwt_required
 from sqlalchemy import select
 
 from app.api import Blueprint
 from app.extensions import db
 from app.models import Priority
 from app.schemas.tasks import PriorityListSchema
+from app.tokens import token_required
 
 blp = Blueprint("priorities", __name__, url_prefix="/api/v1/priorities", description="Priority levels")
 
 
 @blp.route("")
 class Priorities(MethodView):
-    decorators = [jwt_required()]
+    decorators = [token_required()]
 
     @blp.response(200, PriorityListSchema)
     def get(self):

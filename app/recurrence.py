@@ -8,7 +8,6 @@ from zoneinfo import ZoneInfo
 
 from flask import url_for
 from flask.views import MethodView
-from flask_jwt_extended import current_user, jwt_required
 from flask_smorest import abort
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -28,6 +27,7 @@ from app.schemas.recurring import (
     TaskInstanceSchema,
 )
 from app.tags import resolve_tags
+from app.tokens import current_user, token_required
 from app.transactions import locking_read
 
 blp = Blueprint(
@@ -110,7 +110,7 @@ moved occurrence can also be skipped or completed."""
 
 @blp.route("")
 class RecurringTasks(MethodView):
-    decorators = [jwt_required()]
+    decorators = [token_required()]
 
     @blp.response(200, RecurringTaskListSchema)
     def get(self):
@@ -154,7 +154,7 @@ class RecurringTasks(MethodView):
 
 @blp.route("/<id:recurring_task_id>")
 class RecurringTaskById(MethodView):
-    decorators = [jwt_required()]
+    decorators = [token_required()]
 
     @blp.response(200, RecurringTaskSchema)
     def get(self, recurring_task_id):
@@ -217,7 +217,7 @@ def _window(args: dict) -> tuple[datetime, datetime]:
 @blp.route("/<id:recurring_task_id>/instances")
 @locking_read  # the first read of a window stores its instances
 class TaskInstances(MethodView):
-    decorators = [jwt_required()]
+    decorators = [token_required()]
 
     @blp.arguments(InstanceWindowArgsSchema, location="query")
     @blp.response(200, TaskInstanceListSchema)
@@ -291,7 +291,7 @@ def _store_instances(definition_id: int, start: datetime, end: datetime) -> None
 
 @blp.route("/<id:recurring_task_id>/instances/<id:instance_id>")
 class TaskInstanceById(MethodView):
-    decorators = [jwt_required()]
+    decorators = [token_required()]
 
     @blp.arguments(TaskInstanceSchema)
     @blp.response(200, TaskInstanceSchema)

@@ -47,7 +47,6 @@ from dataclasses import dataclass
 
 from flask import current_app
 from flask.views import MethodView
-from flask_jwt_extended import current_user, jwt_required
 from flask_smorest import abort
 from itsdangerous import BadData, URLSafeSerializer
 from sqlalchemy import exists, literal, select, text, true, tuple_, union_all
@@ -59,7 +58,7 @@ from app.recurrence import with_upcoming
 from app.schemas.recurring import RecurringTaskSchema, TaskInstanceSchema
 from app.schemas.sync import CHANGE_TYPES, SyncArgsSchema, SyncSchema
 from app.schemas.tasks import TagSchema, TaskSchema
-from app.tokens import LIVE_SESSION, require_live_session, session_check_in_statement, session_params
+from app.tokens import LIVE_SESSION, current_user, require_live_session, session_params, token_required
 
 blp = Blueprint("sync", __name__, url_prefix="/api/v1/sync", description="Delta sync for offline clients")
 
@@ -96,7 +95,7 @@ FULL = Position(-1)
 
 @blp.route("")
 class Sync(MethodView):
-    decorators = [jwt_required(), session_check_in_statement("GET")]
+    decorators = [token_required(session_check_in_statement=("GET",))]
 
     @blp.arguments(SyncArgsSchema, location="query")
     @blp.response(200, SyncSchema)

@@ -2,7 +2,6 @@
 
 from flask import url_for
 from flask.views import MethodView
-from flask_jwt_extended import current_user, jwt_required
 from flask_smorest import abort
 from psycopg2 import errorcodes
 from sqlalchemy import delete, func, select
@@ -15,6 +14,7 @@ from app.extensions import db
 from app.models import TAG_NAME_ORDER, Tag
 from app.openapi import answer_links
 from app.schemas.tasks import TagListSchema, TagSchema
+from app.tokens import current_user, token_required
 
 blp = Blueprint("tags", __name__, url_prefix="/api/v1/tags", description="Tags")
 
@@ -24,7 +24,7 @@ NAME_TAKEN = "Another tag already has this name (ignoring case)"
 
 @blp.route("")
 class Tags(MethodView):
-    decorators = [jwt_required()]
+    decorators = [token_required()]
 
     @blp.response(200, TagListSchema)
     def get(self):
@@ -53,7 +53,7 @@ class Tags(MethodView):
 
 @blp.route("/<id:tag_id>")
 class TagById(MethodView):
-    decorators = [jwt_required()]
+    decorators = [token_required()]
 
     @blp.response(200, TagSchema)
     def get(self, tag_id):

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 from flask import Response, request, url_for
 from flask.views import MethodView
-from flask_jwt_extended import current_user, jwt_required
 from flask_smorest import abort
 from sqlalchemy import (
     Date,
@@ -48,10 +47,12 @@ from app.tags import resolve_tags
 from app.tokens import (
     LIVE_SESSION,
     checked_user,
+    current_user,
     require_live_session,
-    session_check_in_statement,
     session_params,
+    token_required,
 )
+from app.transactions import driver_sql, read_rows
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="Tasks")
 
@@ -105,11 +106,13 @@ def task_json(row: str, tags: str | None = None) -> str:
 TASK_JSON = task_json("tasks")
 # A read is one statement: the token's session row, and the caller's task if there is one. No
 # row is a dead session (401); a row whose body is NULL, a missing or another user's task (404).
-TASK_BY_ID = text(f"""
+TASK_BY_ID = driver_sql(
+    text(f"""
     SELECT task.body FROM sessions LEFT JOIN (
         SELECT {TASK_JSON} AS body FROM tasks WHERE tasks.id = :task_id AND tasks.user_id = :user_id
     ) AS task ON true
     WHERE {LIVE_SESSION}""")
+)
 # The task to change, locked, with whether the token's session is live and the database's clock.
 LOCKED_TASK = select(
     Task,
@@ -157,7 +160,7 @@ CREATE_TASK = text(f"""
 
 @blp.route("")
 class Tasks(MethodView):
-    decorators = [jwt_required(), session_check_in_statement("GET", "POST")]
+    decorators = [token_required(session_check_in_statement=("GET", "POST"))]
 
     @blp.arguments(TaskQueryArgsSchema, location="query")
     @blp.response(200, TaskListSchema)
@@ -202,7 +205,7 @@ class Tasks(MethodView):
 
 @blp.route("/<id:task_id>")
 class TaskById(MethodView):
-    decorators = [jwt_required(), session_check_in_statement("GET", "PATCH")]
+    decorators = [token_required(session_check_in_statement=("GET", "PATCH"))]
 
     @blp.response(200, TaskSchema, headers=ETAG)
     def get(self, task_id):
@@ -211,10 +214,11 @@ class TaskById(MethodView):
         The `ETag` is a hash of the representation itself, so it changes with anything the
         answer shows, including a tag renamed elsewhere.
         """
-        row = db.session.execute(TASK_BY_ID, {**session_params(), "task_id": task_id}).first()
-        if require_live_session(row).body is None:
+        rows = read_rows(TASK_BY_ID, {**session_params(), "task_id": task_id})
+        (body,) = require_live_session(rows[0] if rows else None)
+        if body is None:
             abort(404, message="Task not found.")
-        return json_response(row.body), {"ETag": _etag(json.loads(row.body))}
+        return json_response(body), {"ETag": _etag(json.loads(body))}
 
     @blp.arguments(TaskSchema(partial=True), required=False)
     @blp.response(200, TaskSchema, headers=ETAG)

@@ -7,11 +7,25 @@ on: no BEGIN before the first statement, no ROLLBACK after the last, two round t
 every read. SQLAlchemy's own pre-ping switches autocommit the same way. The connection goes
 back to the pool with it off, so every other request is one transaction, as before; an
 unmarked read that tries to write is refused (a 500), never committed statement by statement.
+
+The hottest reads, each one statement (a task, a page of tasks, the caller's account, a sync,
+the health check), go further: `read_rows` runs their SQL on a pooled connection with
+psycopg2 alone, without the ORM session, its transaction bookkeeping and SQLAlchemy's
+execution context, which cost more Python time than PostgreSQL spends on the statement
+(README, Performance). The pool's checkout, pre-ping included, is the same.
 """
 
+import psycopg2
 from flask import Flask, current_app, has_request_context, request
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql.psycopg2 import PGDialect_psycopg2
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.expression import ClauseElement
+
+from app.extensions import db
+
+_DIALECT = PGDialect_psycopg2()
 
 READ_METHODS = frozenset({"GET", "HEAD"})
 
@@ -54,3 +68,43 @@ def init_transactions(app: Flask, db: SQLAlchemy) -> None:
     event.listen(engine, "begin", _begin)
     event.listen(engine, "before_cursor_execute", _refuse_writes)
     event.listen(engine, "checkin", _checkin)
+
+
+def driver_sql(statement: ClauseElement) -> str:
+    """`statement` as the SQL text psycopg2 takes (`%(name)s` parameters), for `read_rows`.
+    Compile it once, at import: compiling costs more than running a small statement."""
+    return str(statement.compile(dialect=_DIALECT))
+
+
+def read_rows(sql: str, params: dict) -> list[tuple]:
+    """The rows of one read-only statement, `sql` from `driver_sql`, run with psycopg2 on a
+    pooled connection in autocommit (one round trip after the pool's pre-ping), outside the
+    ORM session.
+
+    Raises SQLAlchemy's DBAPIError (answered 503 or 500 by app.errors) for a database error; a
+    connection lost on the way is invalidated, so the pool replaces it. Metrics count the
+    checkout (pool events) and the lost connection like the session's."""
+    metrics = current_app.extensions.get("metrics")
+    if metrics is not None:
+        metrics.asking_for_connection()
+    try:
+        connection = db.engine.raw_connection()  # the pool's checkout, pre-ping included
+    except psycopg2.Error as error:  # no connection could be opened
+        if metrics is not None:
+            metrics.count_failure("connect")
+        raise DBAPIError.instance(sql, params, error, psycopg2.Error) from error
+    try:
+        driver = connection.driver_connection
+        driver.autocommit = True  # back off at checkin (`_checkin`)
+        with driver.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+    except psycopg2.Error as error:
+        lost = db.engine.dialect.is_disconnect(error, connection.driver_connection, None)
+        if lost:
+            connection.invalidate(error)
+            if metrics is not None:
+                metrics.count_failure("lost")
+        raise DBAPIError.instance(sql, params, error, psycopg2.Error, connection_invalidated=lost) from error
+    finally:
+        connection.close()  # back to the pool

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import flask_migrate
 import pgserver
+import psycopg2.extensions
 import pytest
 from flask import Flask
 from sqlalchemy import create_engine, event, make_url, text
@@ -198,17 +199,35 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @contextmanager
 def sent_statements(app):
-    """Every statement the app sends inside the block, as (SQL, parameters), in order. BEGIN,
-    COMMIT and the pool's pre-ping are not statements of a cursor, so they are not in it."""
+    """Every statement the app sends inside the block, as (SQL, parameters), in order: whatever
+    runs them, the ORM session or psycopg2 alone (app.transactions.read_rows). Recorded at the
+    driver, by the cursors of every connection checked out of the app's pool meanwhile. BEGIN,
+    COMMIT and the pool's pre-ping (run before the checkout hands the connection out) are not
+    in it."""
     sent = []
 
-    def record(conn, cursor, statement, parameters, context, executemany):
-        sent.append((statement, parameters))
+    class RecordingCursor(psycopg2.extensions.cursor):
+        def execute(self, query, vars=None):
+            sent.append((query, vars))
+            return super().execute(query, vars)
+
+        def executemany(self, query, vars_list):
+            sent.append((query, vars_list))
+            return super().executemany(query, vars_list)
+
+    def record(dbapi_connection, _record, _proxy):
+        dbapi_connection.cursor_factory = RecordingCursor
+
+    def stop_recording(dbapi_connection, _record):
+        if dbapi_connection is not None:
+            dbapi_connection.cursor_factory = psycopg2.extensions.cursor
 
     with app.app_context():
         engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
+    event.listen(engine, "checkout", record)
+    event.listen(engine, "checkin", stop_recording)
     try:
         yield sent
     finally:
-        event.remove(engine, "before_cursor_execute", record)
+        event.remove(engine, "checkout", record)
+        event.remove(engine, "checkin", stop_recording)

@@ -5,7 +5,6 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, available_timezones
 
 from email_validator import EmailNotValidError, validate_email
-from flask_jwt_extended import get_current_user
 from marshmallow import ValidationError, fields, validate
 
 MAX_EMAIL_LENGTH = 254
@@ -151,7 +150,9 @@ class UserDateTime(UTCDateTime):
     def _deserialize(self, value, attr, data, **kwargs):
         parsed = parse_datetime(self, value)
         if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=ZoneInfo(get_current_user().timezone))
+            from app.tokens import checked_user  # here: app.tokens imports the models, which import this
+
+            parsed = parsed.replace(tzinfo=ZoneInfo(checked_user().timezone))
         try:
             return parsed.astimezone(UTC)
         except OverflowError:  # year 1 east of UTC, or 9999-12-31 west of it: no such instant in UTC
