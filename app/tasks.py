@@ -3,8 +3,9 @@
 import hashlib
 import json
 from datetime import UTC, datetime
+from functools import lru_cache
 
-from flask import Response, request, url_for
+from flask import Response, g, request, url_for
 from flask.views import MethodView
 from flask_smorest import abort
 from sqlalchemy import (
@@ -52,7 +53,7 @@ from app.tokens import (
     session_params,
     token_required,
 )
-from app.transactions import driver_sql, read_rows
+from app.transactions import driver_sql, read_rows, run_in_one_round_trip
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="Tasks")
 
@@ -125,15 +126,17 @@ LOCKED_TASK = select(
 # union of the tags it inserted and those that were there. A tag another transaction commits
 # after this statement's snapshot is in neither: the task is then not inserted (id NULL) and
 # the caller falls back. The new task and tags carry the transaction's change stamp
-# (app/changes.py), drawn by the statement before. No row: the session is dead (401).
-CREATE_TASK = text(f"""
+# (app/changes.py), drawn by the statement before and read back from the users row. No row: the
+# session is dead (401).
+CREATE_TASK = f"""
     WITH session AS (
-        SELECT sessions.user_id FROM sessions WHERE {LIVE_SESSION}
+        SELECT sessions.user_id, users.sync_seq
+        FROM sessions JOIN users ON users.id = sessions.user_id WHERE {LIVE_SESSION}
     ), wanted AS (
         SELECT name FROM unnest(CAST(:tag_names AS text[])) AS name
     ), new_tags AS (
         INSERT INTO tags (user_id, name, sync_seq)
-        SELECT session.user_id, wanted.name, :sync_seq FROM session, wanted
+        SELECT session.user_id, wanted.name, session.sync_seq FROM session, wanted
         ON CONFLICT DO NOTHING
         RETURNING id, name
     ), tag_rows AS (
@@ -146,7 +149,7 @@ CREATE_TASK = text(f"""
             due_date_start, priority_level, sync_seq)
         SELECT session.user_id, :title, :description, :completed,
             CASE WHEN :completed THEN statement_timestamp() END, :due_at, :due_date, :due_date_start,
-            :priority_level, :sync_seq
+            :priority_level, session.sync_seq
         FROM session
         WHERE (SELECT count(*) FROM tag_rows) = (SELECT count(DISTINCT lower(name)) FROM wanted)
         RETURNING id, title, description, completed, completed_at, due_at, due_date, priority_level,
@@ -155,7 +158,16 @@ CREATE_TASK = text(f"""
         INSERT INTO task_tags (task_id, tag_id) SELECT new_task.id, tag_rows.id FROM new_task, tag_rows
     )
     SELECT new_task.id, {task_json("new_task", tags=tag_names_json("FROM tag_rows AS tags"))} AS body
-    FROM session LEFT JOIN new_task ON true""")
+    FROM session LEFT JOIN new_task ON true"""
+# The change stamp of a create, drawn only for a live session (a dead one changes nothing).
+STAMP_IF_LIVE = f"""
+    UPDATE users SET sync_seq = users.sync_seq + 1
+    WHERE users.id = :user_id AND EXISTS (SELECT FROM sessions WHERE {LIVE_SESSION})"""
+# The stamp and the create in one round trip: two statements in one message, which PostgreSQL
+# runs as one transaction, each statement with its own snapshot (app.transactions): the
+# create's snapshot is still taken after the stamp's lock, as in the two-statement form.
+STAMP_AND_CREATE = driver_sql(text(f"{STAMP_IF_LIVE};\n{CREATE_TASK}"))
+CREATE_TASK = text(CREATE_TASK)
 
 
 @blp.route("")
@@ -173,12 +185,12 @@ class Tasks(MethodView):
         is a 422 on `cursor`); `limit` may change between pages. `overdue=false` is every task
         that `overdue=true` leaves out, including those without `due_at`.
         """
-        rows = db.session.execute(_page_with_session(args), session_params()).all()
+        rows = read_rows(*_page(args))
         require_live_session(rows[0] if rows else None)
-        tasks = [row for row in rows if row.id is not None]
+        tasks = [row for row in rows if row[2] is not None]  # (body, key, id)
         page = tasks[: args["limit"]]
-        next_cursor = make_cursor(args, page[-1].key, page[-1].id) if len(tasks) > len(page) else None
-        items = ",".join(row.body for row in page)
+        next_cursor = make_cursor(args, page[-1][1], page[-1][2]) if len(tasks) > len(page) else None
+        items = ",".join(row[0] for row in page)
         return json_response(f'{{"items":[{items}],"next_cursor":{json.dumps(next_cursor)}}}')
 
     @blp.arguments(TaskSchema)
@@ -199,7 +211,6 @@ class Tasks(MethodView):
         unanswered for 10 minutes is abandoned.
         """
         task_id, answer = _create(data)
-        commit_or_defer()
         return answer, 201, {"Location": url_for("tasks.TaskById", task_id=task_id, _external=True)}
 
 
@@ -271,19 +282,40 @@ def _locked_task_or_404(task_id: int) -> tuple[Task, datetime]:
 
 
 def _create(data: dict) -> tuple[int, Response | Task]:
-    """Insert the caller's task from a loaded body; (its id, the answer). The change stamp, then
-    one statement (CREATE_TASK) whose JSON is the answer; or, when a tag it names was committed
-    by another transaction after that statement began, through the ORM, which then sees it."""
+    """Insert and commit (or under an Idempotency-Key, leave to its wrapper) the caller's task
+    from a loaded body; (its id, the answer). The change stamp, then one statement
+    (CREATE_TASK) whose JSON is the answer, both in one round trip when nothing else of the
+    request is in a transaction; or, when a tag it names was committed by another transaction
+    after that statement began, through the ORM, which then sees it."""
     # The change stamp first, as in every write: the user's row lock, taken before the statement
     # starts, means its snapshot sees every earlier write of the user (a tag deleted a moment
     # ago is not linked), and comes before the FOR SHARE read of the user's zone. Drawn inside
     # the statement instead, the stamp's lock came after the snapshot: a tag deleted meanwhile
     # was still linked (a foreign-key 500, tests/test_sync_concurrency.py through PgBouncer).
-    seq = change_seq(current_user.id)
     day = data.get("due_date")
+    if day is None and not g.get("idempotency_deferred_commit") and g.get("checked_user") is None:
+        # Nothing else of this request's work is in a transaction (no stored Idempotency-Key
+        # answer, no zone read): the stamp and the statement go in one round trip, autocommit.
+        rows = run_in_one_round_trip(STAMP_AND_CREATE, _create_params(data, None))
+        task_id, body = require_live_session(rows[0] if rows else None)
+        if task_id is not None:
+            return task_id, json_response(body)
+    seq = change_seq(current_user.id)
     zone = _timezone_for(data)
-    params = {
-        "sync_seq": seq,
+    row = require_live_session(db.session.execute(CREATE_TASK, _create_params(data, zone)).first())
+    if row.id is not None:
+        commit_or_defer()
+        return row.id, json_response(row.body)
+    task = Task(user_id=current_user.id, sync_seq=seq)
+    _apply(task, data, zone=zone)
+    db.session.add(task)
+    commit_or_defer()  # a flush under an Idempotency-Key: the id is known either way
+    return task.id, task
+
+
+def _create_params(data: dict, zone: str | None) -> dict:
+    day = data.get("due_date")
+    return {
         **session_params(),
         "title": data["title"],
         "description": data["description"],
@@ -294,14 +326,6 @@ def _create(data: dict) -> tuple[int, Response | Task]:
         "priority_level": data.get("priority_level"),
         "tag_names": data["tag_names"],
     }
-    row = require_live_session(db.session.execute(CREATE_TASK, params).first())
-    if row.id is not None:
-        return row.id, json_response(row.body)
-    task = Task(user_id=current_user.id, sync_seq=seq)
-    _apply(task, data, zone=zone)
-    db.session.add(task)
-    db.session.flush()
-    return task.id, task
 
 
 def move_date_only_tasks(user: User) -> None:
@@ -383,71 +407,93 @@ def _if_match(etag: str) -> bool:
 
 def _sort_key(name: str, descending: bool, values: tuple | None = None):
     """The indexed sort expression of sort `name`: COALESCE(first non-null, stand-in for null)
-    over the sort's columns, or over `values` (the cursor's key, a bound literal) instead."""
+    over the sort's columns, or over `values` (the cursor's key, a bound parameter) instead."""
     columns, null_asc, null_desc = SORT_KEYS[name]
     stand_in = null_desc if descending else null_asc
     values = columns if values is None else values
     return values[0] if stand_in is None else func.coalesce(*values, literal_column(stand_in))
 
 
-def _list_query(args: dict):
-    """One page (plus one row, to know whether there is a next page) of the caller's tasks: each
-    as (body: its JSON text, key: its sort key's value for the cursor, id, sort_key)."""
-    descending, name = args["sort"].startswith("-"), args["sort"].lstrip("-")
+# The query parameters that filter, in the order the SQL tests them.
+FILTERS = ("completed", "priority", "due_after", "due_before", "overdue", "q")
+
+
+def _page(args: dict) -> tuple[str, dict]:
+    """The SQL (`driver_sql`) and parameters of one list page with the token's session check:
+    no row at all if the session is dead; one row of NULLs if it is live and the page is
+    empty; else (body, key, id) per task, one more than `limit` if there is a next page."""
+    shape = (
+        args["sort"],
+        "cursor" in args,
+        len(args.get("tag", ())),
+        tuple(name for name in FILTERS if name in args),
+        args.get("overdue"),
+    )
+    params = {**session_params(), "limit": args["limit"] + 1}
+    params.update((name, args[name]) for name in FILTERS if name in args)
+    params.update((f"tag_{index}", name) for index, name in enumerate(args.get("tag", ())))
+    if "cursor" in args:
+        params["after_key"], params["after_id"] = args["cursor"]
+    if "overdue" in args:
+        params["now"] = moment = now()
+        # A date-only task is overdue once its whole day has passed: its date is before today's
+        # date on the user's wall clock.
+        params["today"] = local_date(moment, current_user.timezone)
+    return _page_sql(*shape), params
+
+
+@lru_cache(maxsize=512)
+def _page_sql(sort: str, after: bool, tags: int, filters: tuple[str, ...], overdue: bool | None) -> str:
+    """The list page's SQL for one shape of query string; every value is a named parameter, so
+    each shape is built and compiled once per process (building and compiling it cost more
+    than running it). Shapes are bounded: 7 sorts x cursor or not x 0..20 tags x 2^6 filters."""
+    descending, name = sort.startswith("-"), sort.lstrip("-")
     columns = SORT_KEYS[name][0]
     key = _sort_key(name, descending)
     # The cursor's key: where the task stands (for due_at: due_at, or its day's start), or null.
     cursor_key = columns[0] if len(columns) == 1 else func.coalesce(*columns)
     query = select(
         literal_column(TASK_JSON).label("body"), cursor_key.label("key"), Task.id, key.label("sort_key")
-    ).where(Task.user_id == current_user.id, *_filters(args))
-    if "cursor" in args:
-        after_key, after_id = args["cursor"]
-        after_value = literal(after_key, columns[0].type)
-        row, after = tuple_(key, Task.id), tuple_(_sort_key(name, descending, (after_value,)), after_id)
-        query = query.where(row < after if descending else row > after)
+    ).where(Task.user_id == bindparam("user_id"), *_filters(tags, filters, overdue))
+    if after:
+        after_value = bindparam("after_key", type_=columns[0].type)
+        row = tuple_(key, Task.id)
+        after_row = tuple_(_sort_key(name, descending, (after_value,)), bindparam("after_id"))
+        query = query.where(row < after_row if descending else row > after_row)
     order = (key.desc(), Task.id.desc()) if descending else (key, Task.id)
-    return query.order_by(*order).limit(args["limit"] + 1)
-
-
-def _page_with_session(args: dict):
-    """`_list_query`'s rows beside the token's session row, in their order: no row at all if the
-    session is dead; one row of NULLs if it is live and the page is empty. One statement."""
-    page = _list_query(args).subquery("page")
+    page = query.order_by(*order).limit(bindparam("limit")).subquery("page")
     order = (page.c.sort_key, page.c.id)
-    return (
+    return driver_sql(
         select(page.c.body, page.c.key, page.c.id)
         .select_from(AuthSession.__table__.outerjoin(page, true()))
         .where(text(LIVE_SESSION))
-        .order_by(*(c.desc() for c in order) if args["sort"].startswith("-") else order)
+        .order_by(*(c.desc() for c in order) if descending else order)
     )
 
 
-def _filters(args: dict) -> list:
+def _filters(tags: int, filters: tuple[str, ...], overdue: bool | None) -> list:
     conditions = []
-    if "completed" in args:
-        conditions.append(Task.completed == args["completed"])
-    if "priority" in args:
-        conditions.append(Task.priority_level == args["priority"])
-    for name in args.get("tag", []):
-        conditions.append(Task.tags.any(func.lower(Tag.name) == func.lower(name)))
+    if "completed" in filters:
+        conditions.append(Task.completed == bindparam("completed"))
+    if "priority" in filters:
+        conditions.append(Task.priority_level == bindparam("priority"))
+    for index in range(tags):
+        conditions.append(Task.tags.any(func.lower(Tag.name) == func.lower(bindparam(f"tag_{index}"))))
     # Where a task stands in time, as the due sorts' indexes have it: the descending key puts
     # tasks without a due at -infinity, the ascending one at infinity, so a finite bound on
     # the one or the other leaves them out by itself.
-    if "due_after" in args:
-        conditions.append(_sort_key("due_at", True) >= args["due_after"])
-    if "due_before" in args:
-        conditions.append(_sort_key("due_at", False) < args["due_before"])
-    if "overdue" in args:
-        moment = now()
-        # A date-only task is overdue once its whole day has passed: its date is before today's
-        # date on the user's wall clock.
-        today = local_date(moment, current_user.timezone)
-        overdue = and_(Task.completed.is_(False), or_(Task.due_at < moment, Task.due_date < today))
+    if "due_after" in filters:
+        conditions.append(_sort_key("due_at", True) >= bindparam("due_after", type_=Task.due_at.type))
+    if "due_before" in filters:
+        conditions.append(_sort_key("due_at", False) < bindparam("due_before", type_=Task.due_at.type))
+    if "overdue" in filters:
+        moment, today = bindparam("now", type_=Task.due_at.type), bindparam("today", type_=Task.due_date.type)
+        overdue_now = and_(Task.completed.is_(False), or_(Task.due_at < moment, Task.due_date < today))
         # Spelled out: NOT (...) would be NULL, not true, for a task without a due.
         no_due = and_(Task.due_at.is_(None), Task.due_date.is_(None))
         not_overdue = or_(Task.completed, no_due, Task.due_at >= moment, Task.due_date >= today)
-        conditions.append(overdue if args["overdue"] else not_overdue)
-    if "q" in args:
-        conditions.append(Task.search_vector.bool_op("@@")(func.websearch_to_tsquery("english", args["q"])))
+        conditions.append(overdue_now if overdue else not_overdue)
+    if "q" in filters:
+        search = func.websearch_to_tsquery(literal_column("'english'"), bindparam("q", type_=Task.title.type))
+        conditions.append(Task.search_vector.bool_op("@@")(search))
     return conditions

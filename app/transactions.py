@@ -72,14 +72,28 @@ def init_transactions(app: Flask, db: SQLAlchemy) -> None:
 
 def driver_sql(statement: ClauseElement) -> str:
     """`statement` as the SQL text psycopg2 takes (`%(name)s` parameters), for `read_rows`.
-    Compile it once, at import: compiling costs more than running a small statement."""
-    return str(statement.compile(dialect=_DIALECT))
+    Compile it once, at import or per shape: compiling costs more than running a small
+    statement. Every parameter must be a named one, given at execution; a value compiled into
+    the statement (SQLAlchemy makes one of every Python literal) would be lost: ValueError."""
+    compiled = statement.compile(dialect=_DIALECT)
+    if fixed := [name for name, bind in compiled.binds.items() if bind.value is not None or bind.callable]:
+        raise ValueError(f"values compiled into a statement run by name: {fixed}")
+    return str(compiled)
 
 
 def read_rows(sql: str, params: dict) -> list[tuple]:
     """The rows of one read-only statement, `sql` from `driver_sql`, run with psycopg2 on a
     pooled connection in autocommit (one round trip after the pool's pre-ping), outside the
-    ORM session.
+    ORM session. Raises as `run_in_one_round_trip`."""
+    return run_in_one_round_trip(sql, params)
+
+
+def run_in_one_round_trip(sql: str, params: dict) -> list[tuple]:
+    """The rows of the last statement of `sql`, one statement or several separated by `;`,
+    sent as one simple-query message on a pooled connection in autocommit. PostgreSQL runs
+    the statements of such a message as ONE implicit transaction, all or nothing, each with
+    its own snapshot at READ COMMITTED (PostgreSQL docs, Frontend/Backend Protocol, "Multiple
+    Statements in a Simple Query"): a write of several statements in one round trip.
 
     Raises SQLAlchemy's DBAPIError (answered 503 or 500 by app.errors) for a database error; a
     connection lost on the way is invalidated, so the pool replaces it. Metrics count the

@@ -52,12 +52,26 @@ def test_an_empty_sync_is_one_statement_and_a_dead_session_is_401(client, user, 
         assert assert_problem(client.get(path, headers=user["headers"]), 401)["detail"] == REVOKED
 
 
-def test_a_create_is_the_change_stamp_and_one_statement(client, user, statements):
+def test_a_create_is_the_change_stamp_and_one_statement_in_one_round_trip(client, user, statements):
     body = {"title": "t", "priority": "high", "tags": ["x", "Y"], "due_at": "2030-01-01T00:00:00Z"}
     response = client.post(TASKS, json=body, headers=user["headers"])
     assert response.status_code == 201
     assert response.get_json()["tags"] == ["x", "Y"]
-    assert len(statements) == 2 and statements[0][0].startswith("UPDATE users SET sync_seq")
+    assert len(statements) == 1
+    stamp, create = statements[0][0].split(";", 1)
+    assert stamp.split()[:4] == ["UPDATE", "users", "SET", "sync_seq"] and "INSERT INTO tasks" in create
+    # One transaction: the stamp is drawn once, and the task carries it.
+    synced = client.get("/api/v1/sync", headers=user["headers"]).get_json()
+    task = next(change for change in synced["changes"] if change["type"] == "task")
+    assert task["id"] == response.get_json()["id"] and task["data"]["title"] == "t"
+
+
+def test_a_create_under_an_idempotency_key_stays_in_the_session_transaction(client, user, statements):
+    headers = {**user["headers"], "Idempotency-Key": "k-1"}
+    response = client.post(TASKS, json={"title": "t"}, headers=headers)
+    assert response.status_code == 201
+    sent = [sql.split()[0] for sql, _ in statements]
+    assert ";" not in " ".join(sql for sql, _ in statements) and sent.count("UPDATE") >= 1, sent
 
 
 def test_a_datetime_without_offset_takes_the_users_zone_in_a_second_statement(client, user, statements):

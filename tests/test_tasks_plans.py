@@ -8,11 +8,13 @@ from datetime import UTC, date, datetime
 from itertools import pairwise
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 from test_tasks_list import SORTS, first_cursor, list_tasks, my_id
 
 from app.extensions import db
 from app.models import local_day_start
+
+from conftest import sent_statements
 
 pytestmark = pytest.mark.slow
 ZONE = "Pacific/Kiritimati"
@@ -75,20 +77,10 @@ def many_tasks(app, client, user, other_user):
 
 def plan_of_list_query(app, client, user, params) -> str:
     """The EXPLAIN of the statement the app ran to read a page of tasks."""
-    captured = []
-
-    def capture(conn, cursor, statement, parameters, context, executemany):
-        # The page is the one statement reading from tasks (the token's check reads sessions).
-        if "\nFROM tasks" in statement:
-            captured.append((statement, parameters))
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", capture)
-    try:
+    with sent_statements(app) as sent:
         list_tasks(client, user, **params)
-    finally:
-        event.remove(engine, "before_cursor_execute", capture)
+    # The page is the one statement reading from tasks (the token's check reads sessions).
+    captured = [(statement, parameters) for statement, parameters in sent if "\nFROM tasks" in statement]
     assert len(captured) == 1, captured
     statement, parameters = captured[0]
     with app.app_context(), db.engine.connect() as connection:

@@ -1,29 +1,43 @@
 """Plain reads run without a transaction block; writes and locking reads keep theirs."""
 
+import psycopg2.errors
+import psycopg2.extensions
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import event, select, text, update
 
 from app import create_app
 from app.extensions import db
 from app.models import User
 from config import TestConfig
 
-from conftest import register
+from conftest import register, sent_statements
 
 
 @pytest.fixture
 def autocommit_per_statement(app):
-    """For each statement the app sends from now on: was psycopg2's autocommit on?"""
+    """For each statement the app sends from now on, through the ORM session or psycopg2 alone:
+    was psycopg2's autocommit on? Recorded by the cursors of the connections checked out."""
     seen = []
 
-    def record(conn, cursor, statement, parameters, context, executemany):
-        seen.append(conn.connection.driver_connection.autocommit)
+    class RecordingCursor(psycopg2.extensions.cursor):
+        def execute(self, query, vars=None):
+            seen.append(self.connection.autocommit)
+            return super().execute(query, vars)
+
+    def record(dbapi_connection, _record, _proxy):
+        dbapi_connection.cursor_factory = RecordingCursor
+
+    def stop_recording(dbapi_connection, _record):
+        if dbapi_connection is not None:
+            dbapi_connection.cursor_factory = psycopg2.extensions.cursor
 
     with app.app_context():
         engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
+    event.listen(engine, "checkout", record)
+    event.listen(engine, "checkin", stop_recording)
     yield seen
-    event.remove(engine, "before_cursor_execute", record)
+    event.remove(engine, "checkout", record)
+    event.remove(engine, "checkin", stop_recording)
 
 
 def test_a_read_sends_no_begin_and_no_rollback(client, user, autocommit_per_statement):
@@ -38,6 +52,26 @@ def test_a_write_is_one_transaction(client, user, autocommit_per_statement):
     response = client.patch("/api/v1/auth/me", json={"first_name": "Ada"}, headers=user["headers"])
     assert response.status_code == 200
     assert autocommit_per_statement and not any(autocommit_per_statement)
+
+
+def test_a_create_is_one_message_which_postgresql_runs_as_one_transaction(app, client, user):
+    # The stamp and the create go as one message in autocommit: if its second statement fails,
+    # the first (the user's change counter) is rolled back with it.
+    with sent_statements(app) as sent:
+        assert client.post("/api/v1/tasks", json={"title": "one"}, headers=user["headers"]).status_code == 201
+    ((message, parameters),) = sent
+    counter = "SELECT sync_seq FROM users WHERE email = 'ada@example.com'"
+    with app.app_context():
+        before = db.session.execute(text(counter)).scalar_one()
+        connection = db.engine.raw_connection()
+        try:
+            connection.driver_connection.autocommit = True
+            with pytest.raises(psycopg2.errors.CheckViolation), connection.cursor() as cursor:
+                cursor.execute(message, {**parameters, "title": ""})  # a blank title: CHECK fails
+        finally:
+            connection.close()
+        assert db.session.execute(text(counter)).scalar_one() == before
+        db.session.rollback()
 
 
 def test_reading_instances_stores_them_inside_a_transaction(client, user, autocommit_per_statement):
