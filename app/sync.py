@@ -43,13 +43,15 @@ token ever skips a pruned tombstone, whatever the clocks say.
 """
 
 import time
+from collections import namedtuple
 from dataclasses import dataclass
+from functools import lru_cache
 
 from flask import current_app
 from flask.views import MethodView
 from flask_smorest import abort
 from itsdangerous import BadData, URLSafeSerializer
-from sqlalchemy import exists, literal, select, text, true, tuple_, union_all
+from sqlalchemy import bindparam, exists, false, literal_column, select, text, true, tuple_, union_all
 
 from app.api import Blueprint
 from app.extensions import db
@@ -59,6 +61,7 @@ from app.schemas.recurring import RecurringTaskSchema, TaskInstanceSchema
 from app.schemas.sync import CHANGE_TYPES, SyncArgsSchema, SyncSchema
 from app.schemas.tasks import TagSchema, TaskSchema
 from app.tokens import LIVE_SESSION, current_user, require_live_session, session_params, token_required
+from app.transactions import driver_sql, read_rows
 
 blp = Blueprint("sync", __name__, url_prefix="/api/v1/sync", description="Delta sync for offline clients")
 
@@ -108,9 +111,7 @@ class Sync(MethodView):
         No committed change is ever skipped, also one committed while the sync runs.
         """
         after = _read_token(args["since"]) if "since" in args else FULL
-        rows = db.session.execute(
-            _changes_query(current_user.id, after, args["limit"]), session_params()
-        ).all()
+        rows = [ChangeRow(*row) for row in read_rows(*_changes_query(current_user.id, after, args["limit"]))]
         require_live_session(rows[0] if rows else None)
         if after != FULL and _pruned_past(after, rows[0].sync_pruned_seq):
             abort(410, message="Changes after this token were pruned; start again with a full sync.")
@@ -126,44 +127,56 @@ class Sync(MethodView):
         return {"changes": _changes(page), "next_since": _make_token(last), "has_more": has_more}
 
 
-# The token's session check, inside the sync's one statement (app/tokens.py).
-LIVE_SESSION_EXISTS = exists(select(literal(1)).select_from(AuthSession).where(text(LIVE_SESSION)))
+# One row of a sync's statement: the counter and the pruned mark, and one change (or NULLs).
+ChangeRow = namedtuple("ChangeRow", "sync_seq sync_pruned_seq seq type id deleted")
 
 
-def _changes_query(user_id: int, after: Position, limit: int):
-    """The counter, the pruned mark and up to `limit` + 1 changes after `after`, in one statement
-    that also checks the token's session (no row at all: a dead session, a 401)."""
+def _changes_query(user_id: int, after: Position, limit: int) -> tuple[str, dict]:
+    """The SQL (`driver_sql`) and parameters of the counter, the pruned mark and up to `limit`
+    + 1 changes after `after`, in one statement that also checks the token's session (no row
+    at all: a dead session, a 401)."""
+    params = {**session_params(), "user_id": user_id, "limit": limit + 1, "after_seq": after.seq}
+    params.update((f"{name}_after", _id_after(name, after)) for name in MODELS)
+    needed = after.tombstones_after()
+    params.update(deleted_seq=needed.seq, deleted_type=needed.type, deleted_id=needed.id)
+    return _changes_sql(after == FULL, needed.type is None), params
+
+
+@lru_cache(maxsize=4)
+def _changes_sql(full: bool, deleted_by_seq_only: bool) -> str:
+    """The sync statement of one shape (a full sync or not; tombstones after a stamp, or after a
+    (stamp, type, id) position), every value a named parameter: built and compiled once."""
     branches = [
         select(
             model.sync_seq.label("seq"),
-            literal(name).label("type"),
+            literal_column(f"'{name}'").label("type"),
             model.id,
-            literal(False).label("deleted"),
+            false().label("deleted"),
         )
         .where(
-            model.user_id == user_id,
-            tuple_(model.sync_seq, model.id) > tuple_(after.seq, _id_after(name, after)),
+            model.user_id == bindparam("user_id"),
+            tuple_(model.sync_seq, model.id) > tuple_(bindparam("after_seq"), bindparam(f"{name}_after")),
         )
         .order_by(model.sync_seq, model.id)
-        .limit(limit + 1)
+        .limit(bindparam("limit"))
         for name, model in MODELS.items()
     ]
-    if after != FULL:
+    if not full:
         tombstone = (SyncTombstone.sync_seq, SyncTombstone.object_type, SyncTombstone.object_id)
-        needed = after.tombstones_after()
         newer = (
-            SyncTombstone.sync_seq > needed.seq
-            if needed.type is None
-            else tuple_(*tombstone) > tuple_(needed.seq, needed.type, needed.id)
+            SyncTombstone.sync_seq > bindparam("deleted_seq")
+            if deleted_by_seq_only
+            else tuple_(*tombstone)
+            > tuple_(bindparam("deleted_seq"), bindparam("deleted_type"), bindparam("deleted_id"))
         )
         branches.append(
-            select(*tombstone, literal(True))
-            .where(SyncTombstone.user_id == user_id, newer)
+            select(*tombstone, true())
+            .where(SyncTombstone.user_id == bindparam("user_id"), newer)
             .order_by(*tombstone)
-            .limit(limit + 1)
+            .limit(bindparam("limit"))
         )
     changes = union_all(*branches).subquery("changes")
-    return (
+    return driver_sql(
         select(
             User.sync_seq,
             User.sync_pruned_seq,
@@ -174,10 +187,12 @@ def _changes_query(user_id: int, after: Position, limit: int):
         )
         .outerjoin(changes, true())
         .where(
-            User.id == user_id, exists(select(literal(1)).select_from(AuthSession).where(text(LIVE_SESSION)))
+            User.id == bindparam("user_id"),
+            # The token's session check (app/tokens.py).
+            exists(select(literal_column("1")).select_from(AuthSession).where(text(LIVE_SESSION))),
         )
         .order_by(changes.c.seq, changes.c.type.collate("C"), changes.c.id)
-        .limit(limit + 1)
+        .limit(bindparam("limit"))
     )
 
 
