@@ -14,6 +14,11 @@ _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 AUTH_PREFIX = "/api/v1/auth/"
 # JSON answers load nothing and may not be framed. /docs (HTML that runs scripts) sets its own.
 JSON_CSP = "default-src 'none'; frame-ancestors 'none'"
+SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Frame-Options", "DENY"),
+)
 
 # Paths that carry a credential (the calendar feed's secret URL): logged by their route
 # template, never as requested.
@@ -107,11 +112,13 @@ def _finish_request(response):
 
 def _add_security_headers(response) -> None:
     headers = response.headers
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "no-referrer")
-    headers.setdefault("X-Frame-Options", "DENY")
-    if response.is_json:  # application/json and application/problem+json
-        headers.setdefault("Content-Security-Policy", JSON_CSP)
+    # What the view set stays; the rest is appended (one pass, not a search per header).
+    present = {name.lower() for name, _ in headers.items()}
+    for name, value in SECURITY_HEADERS:
+        if name.lower() not in present:
+            headers.add(name, value)
+    if response.is_json and "content-security-policy" not in present:  # JSON and problem+json
+        headers.add("Content-Security-Policy", JSON_CSP)
     if request.path.startswith(AUTH_PREFIX):
         # Tokens and account data must not stay in a browser's or a proxy's cache.
         headers["Cache-Control"] = "no-store"
