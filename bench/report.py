@@ -3,6 +3,7 @@
 import json
 import os
 import platform
+import statistics
 import time
 from pathlib import Path
 
@@ -18,6 +19,12 @@ GET_REFERENCE = "get one task speed-of-light + token check"
 ME_REFERENCE = "me speed-of-light + token check"
 HEALTH_REFERENCE = "/health bare Flask + SQLAlchemy pool"
 CREATE_REFERENCE = "create task psycopg2 + token check"
+# The get and me references again, as routes of a bare Flask app taking their connection from
+# a SQLAlchemy pool with the API's options (its pre-ping included): the floor of the stack the
+# contract prescribes, which the API's own layers sit on.
+GET_FLOOR = "get one task … + Flask + pooled pre-ping"
+ME_FLOOR = "me … + Flask + pooled pre-ping"
+FLOORS = {"get one task": GET_FLOOR, "me": ME_FLOOR}
 # Scenario -> (its reference, the goal for API req/s ÷ reference req/s), issue 12.
 REFERENCES = {
     "list 50": (WITH_TOKEN_CHECK, 0.7),
@@ -49,13 +56,18 @@ def _cells(stats: dict | None) -> list[str]:
     return [rps, f"{stats['p50_ms']:.1f}", f"{stats['p99_ms']:.1f}", sql]
 
 
-def _ratio(by_name: dict, name: str) -> float | None:
-    """API req/s ÷ its reference's req/s, or None when either is missing."""
-    if name not in REFERENCES:
-        return None
-    api, reference = by_name.get(name), by_name.get(REFERENCES[name][0])
+def _ratio(by_name: dict, name: str, reference_name: str | None = None) -> float | None:
+    """API req/s ÷ its reference's req/s: the median over the paired rounds when the bench ran
+    them (`--rounds`), else from the two single runs; None when either is missing."""
+    if reference_name is None:
+        if name not in REFERENCES:
+            return None
+        reference_name = REFERENCES[name][0]
+    api, reference = by_name.get(name), by_name.get(reference_name)
     if not api or not reference or not api.get("rps") or not reference.get("rps"):
         return None
+    if rounds := api.get("paired", {}).get(reference_name):
+        return statistics.median(rounds)
     return api["rps"] / reference["rps"]
 
 
@@ -109,6 +121,15 @@ def ratios(results: dict[int, dict]) -> list[str]:
             lines.append(
                 f"{name} at {_size(size)}: API / {reference} = {ratio:.2f} ({verdict} the goal of {goal})"
             )
+        for name, floor in FLOORS.items():
+            if (ratio := _ratio(by_name, name, floor)) is not None:
+                lines.append(f"{name} at {_size(size)}: API / {floor} = {ratio:.2f}")
+        for name, by_reference in (
+            (name, stats.get("paired")) for name, stats in by_name.items() if isinstance(stats, dict)
+        ):
+            for reference, rounds in (by_reference or {}).items():
+                spread = ", ".join(f"{ratio:.2f}" for ratio in rounds)
+                lines.append(f"  {name} ÷ {reference} at {_size(size)}, round by round: {spread}")
         api = by_name.get("list 50")
         for rung in (SPEED_OF_LIGHT, WITH_FLASK):
             reference = by_name.get(rung)

@@ -31,9 +31,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import load, report, wrk
 from bench.report import (
     CREATE_REFERENCE,
+    FLOORS,
+    GET_FLOOR,
     GET_REFERENCE,
     HEALTH_REFERENCE,
+    ME_FLOOR,
     ME_REFERENCE,
+    REFERENCES,
     SPEED_OF_LIGHT,
     WITH_FLASK,
     WITH_TOKEN_CHECK,
@@ -100,9 +104,11 @@ def scenarios(seeded: Seeded) -> list[Scenario]:
         Scenario("search q=invoice", "GET", ["/api/v1/tasks?q=invoice"], token=token),
         Scenario("get one task", "GET", items, token=token),
         Scenario(GET_REFERENCE, "GET", items, token=token, server="sol"),
+        Scenario(GET_FLOOR, "GET", [f"/flask{item}" for item in items], token=token, server="sol"),
         Scenario("recurring month", "GET", [recurring], token=token, missing=seeded.recurring_id is None),
         Scenario("me", "GET", ["/api/v1/auth/me"], token=token),
         Scenario(ME_REFERENCE, "GET", ["/api/v1/auth/me"], token=token, server="sol"),
+        Scenario(ME_FLOOR, "GET", ["/flask/api/v1/auth/me"], token=token, server="sol"),
         Scenario("/health", "GET", ["/health"]),
         # Pre-ping and SELECT 1, counted as the API's /health is (no data statement).
         Scenario(HEALTH_REFERENCE, "GET", ["/health"], server="sol", reference_sql=(0, 2)),
@@ -275,6 +281,7 @@ class Bench:
             )
             ports = {"api": api.port, "sol": sol.port}
             results = {s.name: self.measure(s, ports, counter.port) for s in scenarios(seeded)}
+            self.paired_rounds(scenarios(seeded), ports, results)
             held = self.connections(database)
             print(
                 f"  PostgreSQL connections the API holds: {held} ({self.args.workers} workers + 1 counting)"
@@ -319,6 +326,36 @@ class Bench:
         else:
             stats["queries"], stats["round_trips"] = scenario.reference_sql
         return stats
+
+    def paired_rounds(self, all_scenarios: list[Scenario], ports: dict, results: dict) -> None:
+        """Each goal's ratio again, in `--rounds` rounds of the API and its reference back to back
+        (`--round-duration` s each), into results[name]["paired"][reference]: on a shared machine
+        the speed drifts by tens of percent within minutes, which a ratio of two runs minutes
+        apart takes for a difference; the report gives the median of the rounds."""
+        if self.args.rounds < 1:
+            return
+        by_name = {scenario.name: scenario for scenario in all_scenarios}
+        pairs = [(name, reference) for name, (reference, _goal) in REFERENCES.items()]
+        pairs += list(FLOORS.items())
+        a = self.args
+        for name, reference in pairs:
+            api_stats, reference_stats = results.get(name, {}), results.get(reference, {})
+            if "rps" not in api_stats or "rps" not in reference_stats:
+                continue
+            rounds = []
+            for _ in range(a.rounds):
+                rps = []
+                for scenario in (by_name[name], by_name[reference]):
+                    script = self.work / "paired.lua"
+                    body = json.dumps(scenario.body) if scenario.body is not None else None
+                    wrk.write_script(script, scenario.method, scenario.paths, body, scenario.token)
+                    url = f"http://127.0.0.1:{ports[scenario.server]}"
+                    stats = wrk.run(url, script, a.round_duration, a.connections, a.threads, scenario.name)
+                    rps.append(stats["rps"])
+                rounds.append(rps[0] / rps[1] if rps[1] else 0.0)
+            api_stats.setdefault("paired", {})[reference] = rounds
+            if not sys.stdout.isatty():
+                print(f"  {name} ÷ {reference}: {', '.join(f'{ratio:.2f}' for ratio in rounds)}", flush=True)
 
     def count(self, scenario: Scenario, port: int) -> tuple[float, float]:
         """Statements per request, from PostgreSQL's log of the one-worker counting instance."""
@@ -379,6 +416,10 @@ def arguments(argv=None):
     parser.add_argument("--sizes", default="10000,1000000", help="tasks of the bench user, comma-separated")
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per scenario")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="paired rounds of each goal's API and reference (0: none)"
+    )
+    parser.add_argument("--round-duration", type=int, default=4, help="seconds of load per paired run")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--workers", type=int, default=2 * cores, help="gunicorn workers (2 x cores)")
     parser.add_argument("--gunicorn-threads", type=int, default=1, help="threads per gunicorn worker")

@@ -10,6 +10,9 @@ bench can say where the API's time goes in requests per second rather than in gu
   bearer token is verified (PyJWT, HS256, `exp`, type `access`) and its session is checked to
   be live in the same single query; no token, a bad one or a revoked session is a 401.
 - `/flask` is `/auth` as a route of a bare Flask app: the framework's own cost.
+- `/flask/api/v1/tasks/<id>` and `/flask/api/v1/auth/me` are the get and me references below
+  as routes of the bare Flask app, on a connection checked out of a SQLAlchemy pool with the
+  API's options (pre-ping included, as the contract keeps it): the floor of the prescribed stack.
 
 References of other scenarios, on the API's own paths (the bench sends them the same requests):
 
@@ -384,6 +387,37 @@ def health():
     return {"status": "ok", "database": "ok"}
 
 
+def _pooled(make_answer):
+    # A connection from the API's own pool settings (the pool pre-pings it), in autocommit.
+    connection = _health_engine().raw_connection()
+    try:
+        connection.driver_connection.autocommit = True
+        return make_answer(connection.driver_connection)
+    finally:
+        connection.close()
+
+
+@flask_app.get("/flask/api/v1/auth/me")
+def flask_me():
+    key, authorization = os.environ["JWT_SECRET_KEY"], request.headers.get("Authorization", "")
+    try:
+        return _pooled(lambda connection: authenticated_user(connection, authorization, key))
+    except Unauthorized:
+        return {"title": "Unauthorized", "status": 401}, 401
+
+
+@flask_app.get("/flask/api/v1/tasks/<int:task_id>")
+def flask_task(task_id: int):
+    key, authorization = os.environ["JWT_SECRET_KEY"], request.headers.get("Authorization", "")
+    try:
+        task = _pooled(lambda connection: authenticated_task(connection, authorization, key, task_id))
+    except Unauthorized:
+        return {"title": "Unauthorized", "status": 401}, 401
+    if task is None:
+        return {"status": 404}, 404
+    return task, {"ETag": etag(task)}
+
+
 @flask_app.get("/flask")
 def flask_page():
     key = os.environ["JWT_SECRET_KEY"]
@@ -423,7 +457,7 @@ def _task_answer(environ, start_response, path: str):
 
 def app(environ, start_response):
     path = environ.get("PATH_INFO", "")
-    if path in ("/flask", "/health"):
+    if path in ("/flask", "/health") or path.startswith("/flask/"):
         return flask_app(environ, start_response)
     key, authorization = os.environ["JWT_SECRET_KEY"], environ.get("HTTP_AUTHORIZATION", "")
     try:

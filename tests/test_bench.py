@@ -141,28 +141,31 @@ def test_authenticated_rungs_refuse_what_the_api_refuses(speed_of_light_app, cli
 # --- the references of get one task, me, /health and create task ---
 
 
+# "/flask": the same reference as a bare Flask route on the API's pool (its pre-ping included).
+@pytest.mark.parametrize("prefix", ["", "/flask"])
 def test_get_one_task_reference_answers_what_the_api_answers(
-    speed_of_light_app, client, user, other_user, loaded
+    speed_of_light_app, client, user, other_user, loaded, prefix
 ):
     for task_id in loaded["ids"][:5]:
         path = f"/api/v1/tasks/{task_id}"
         api = client.get(path, headers=user["headers"])
-        reference = speed_of_light_app.get(path, headers=user["headers"])
+        reference = speed_of_light_app.get(prefix + path, headers=user["headers"])
         assert (reference.status_code, api.status_code) == (200, 200)
         assert reference.get_json() == api.get_json()
         assert reference.headers["ETag"] == api.headers["ETag"]
     # Another user's task is a 404 on both.
     path = f"/api/v1/tasks/{loaded['ids'][0]}"
     assert client.get(path, headers=other_user["headers"]).status_code == 404
-    assert speed_of_light_app.get(path, headers=other_user["headers"]).status_code == 404
+    assert speed_of_light_app.get(prefix + path, headers=other_user["headers"]).status_code == 404
 
 
-def test_me_reference_answers_what_the_api_answers(speed_of_light_app, client, user, other_user):
+@pytest.mark.parametrize("prefix", ["", "/flask"])
+def test_me_reference_answers_what_the_api_answers(speed_of_light_app, client, user, other_user, prefix):
     names = {"first_name": "Ada", "last_name": "Lovelace", "timezone": "Europe/London"}
     assert client.patch("/api/v1/auth/me", json=names, headers=user["headers"]).status_code == 200
     for headers in (user["headers"], other_user["headers"]):
         api = client.get("/api/v1/auth/me", headers=headers)
-        reference = speed_of_light_app.get("/api/v1/auth/me", headers=headers)
+        reference = speed_of_light_app.get(prefix + "/api/v1/auth/me", headers=headers)
         assert (reference.status_code, api.status_code) == (200, 200)
         assert reference.get_json() == api.get_json()
 
@@ -240,7 +243,14 @@ def test_create_reference_refuses_what_the_api_refuses(speed_of_light_app, clien
 
 
 @pytest.mark.parametrize(
-    ("method", "path"), [("GET", "/api/v1/tasks/{id}"), ("GET", "/api/v1/auth/me"), ("POST", "/api/v1/tasks")]
+    ("method", "path"),
+    [
+        ("GET", "/api/v1/tasks/{id}"),
+        ("GET", "/api/v1/auth/me"),
+        ("POST", "/api/v1/tasks"),
+        ("GET", "/flask/api/v1/tasks/{id}"),
+        ("GET", "/flask/api/v1/auth/me"),
+    ],
 )
 def test_token_checking_references_refuse_what_the_api_refuses(
     speed_of_light_app, client, user, loaded, method, path
@@ -257,7 +267,8 @@ def test_token_checking_references_refuse_what_the_api_refuses(
     assert status(bearer(user["tokens"]["refresh_token"])) == 401
     assert client.post("/api/v1/auth/logout", headers=user["headers"]).status_code == 204
     assert status(user["headers"]) == 401
-    assert client.open(path, method=method, json=body, headers=user["headers"]).status_code == 401
+    api_path = path.removeprefix("/flask")
+    assert client.open(api_path, method=method, json=body, headers=user["headers"]).status_code == 401
 
 
 def test_stages_time_the_list_page_and_each_of_its_stages(app, loaded, user):
