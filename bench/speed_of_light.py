@@ -22,8 +22,9 @@ References of other scenarios, on the API's own paths (the bench sends them the 
   own pool settings (config.py: pre-ping on; autocommit, as the API's plain reads run).
 - `POST /api/v1/tasks`: a hand-written create with the API's checks (token and session, title,
   description, completed, due_at, priority, tags) and its answer (201, Location, the task's
-  JSON), in one statement: the session check, the missing tags (matched ignoring case), the
-  task and its links, in one CTE on an autocommit connection.
+  JSON), in one round trip on an autocommit connection: the change stamp that every write
+  draws for `GET /sync`, then one CTE with the session check, the missing tags (matched
+  ignoring case), the task and its links, both in one message.
 
     DATABASE_URL=postgresql://... BENCH_USER_ID=1 JWT_SECRET_KEY=... gunicorn speed_of_light:app
 """
@@ -108,16 +109,23 @@ WHERE s.id = %(session_id)s AND s.user_id = %(user_id)s
   AND s.revoked_at IS NULL AND s.expires_at > now()
 """
 USER_KEYS = ("id", "email", "first_name", "last_name", "timezone", "created_at")
-# The whole create in one statement. A tag inserted here is invisible to this statement's
-# SELECT of `tags` (one snapshot), hence the union with what the INSERT returned.
+# The whole create in one round trip: the sync change stamp that every write of the contract
+# draws (GET /sync must carry the new task), then one statement, sent as one message (one
+# implicit transaction). A tag inserted here is invisible to this statement's SELECT of `tags`
+# (one snapshot), hence the union with what the INSERT returned.
 CREATE_TASK_SQL = """
+UPDATE users SET sync_seq = sync_seq + 1
+WHERE id = %(user_id)s AND EXISTS (
+    SELECT FROM sessions s WHERE s.id = %(session_id)s AND s.user_id = %(user_id)s
+      AND s.revoked_at IS NULL AND s.expires_at > now()
+);
 WITH s AS (
-    SELECT s.user_id FROM sessions s
+    SELECT s.user_id, u.sync_seq FROM sessions s JOIN users u ON u.id = s.user_id
     WHERE s.id = %(session_id)s AND s.user_id = %(user_id)s
       AND s.revoked_at IS NULL AND s.expires_at > now()
 ), new_tags AS (
-    INSERT INTO tags (user_id, name)
-    SELECT s.user_id, name FROM s, unnest(%(tags)s::text[]) AS name
+    INSERT INTO tags (user_id, name, sync_seq)
+    SELECT s.user_id, name, s.sync_seq FROM s, unnest(%(tags)s::text[]) AS name
     ON CONFLICT DO NOTHING
     RETURNING id, name
 ), task_tags_ AS (
@@ -126,13 +134,13 @@ WITH s AS (
     SELECT g.id, g.name FROM tags g, s
     WHERE g.user_id = s.user_id AND lower(g.name) = ANY(%(lowered)s::text[])
 ), task AS (
-    INSERT INTO tasks (user_id, title, description, completed, completed_at, due_at, priority_level)
+    INSERT INTO tasks (user_id, title, description, completed, completed_at, due_at, priority_level, sync_seq)
     SELECT s.user_id, %(title)s, %(description)s, %(completed)s,
            CASE WHEN %(completed)s THEN statement_timestamp() END,
            CASE WHEN %(naive)s
                 THEN %(due_at)s::timestamp AT TIME ZONE (SELECT timezone FROM users WHERE id = s.user_id)
                 ELSE %(due_at)s::timestamptz END,
-           %(priority)s
+           %(priority)s, s.sync_seq
     FROM s
     RETURNING id, title, description, completed, completed_at, due_at, due_date, priority_level, created_at,
               updated_at

@@ -186,6 +186,15 @@ def _without_identity(task: dict) -> dict:
     }
 
 
+def test_create_reference_stamps_its_change_as_the_api_does(speed_of_light_app, client, user):
+    # The same work as the API's create, /sync included: the next sync carries the new task.
+    since = client.get("/api/v1/sync", headers=user["headers"]).get_json()["next_since"]
+    created = speed_of_light_app.post("/api/v1/tasks", json={"title": "stamped"}, headers=user["headers"])
+    assert created.status_code == 201
+    changes = client.get(f"/api/v1/sync?since={since}", headers=user["headers"]).get_json()["changes"]
+    assert [(change["type"], change["id"]) for change in changes] == [("task", created.get_json()["id"])]
+
+
 def test_create_reference_answers_and_stores_what_the_api_does(speed_of_light_app, client, user, loaded):
     # A zone of its own, so a due_at without an offset must be read in it; "WORK" and
     # "groceries" are existing tags (matched ignoring case); "Brand-New" is created, its
