@@ -134,7 +134,7 @@ def reject_unexpected_query():
     if not request.args:
         return None
     route = _route()
-    if route is None or route.takes_query or (route.needs_token and not token_is_valid()):
+    if route is None or route.takes_query or (route.needs_token and not _token_is_valid()):
         return None
     errors = {name: ["Unknown field."] for name in request.args}
     return problem(422, "This route takes no query parameters.", errors=errors)
@@ -148,12 +148,12 @@ def reject_non_json_body():
     if request.routing_exception is not None:
         return None
     route = _route()
-    if route is not None and route.needs_token and not token_is_valid():
+    if route is not None and route.needs_token and not _token_is_valid():
         return None
     return problem(415, "Send the request body as application/json.")
 
 
-def token_is_valid() -> bool:
+def _token_is_valid() -> bool:
     from app.tokens import token_is_valid  # here: app.tokens needs app.extensions, which needs this module
 
     return token_is_valid()
