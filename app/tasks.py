@@ -128,7 +128,7 @@ LOCKED_TASK = select(
 # the caller falls back. The new task and tags carry the transaction's change stamp
 # (app/changes.py), drawn by the statement before and read back from the users row. No row: the
 # session is dead (401).
-CREATE_TASK = f"""
+_CREATE_TASK_SQL = f"""
     WITH session AS (
         SELECT sessions.user_id, users.sync_seq
         FROM sessions JOIN users ON users.id = sessions.user_id WHERE {LIVE_SESSION}
@@ -166,8 +166,8 @@ STAMP_IF_LIVE = f"""
 # The stamp and the create in one round trip: two statements in one message, which PostgreSQL
 # runs as one transaction, each statement with its own snapshot (app.transactions): the
 # create's snapshot is still taken after the stamp's lock, as in the two-statement form.
-STAMP_AND_CREATE = driver_sql(text(f"{STAMP_IF_LIVE};\n{CREATE_TASK}"))
-CREATE_TASK = text(CREATE_TASK)
+STAMP_AND_CREATE = driver_sql(text(f"{STAMP_IF_LIVE};\n{_CREATE_TASK_SQL}"))
+CREATE_TASK = text(_CREATE_TASK_SQL)
 
 
 @blp.route("")
