@@ -198,21 +198,21 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextmanager
-def sent_statements(app):
-    """Every statement the app sends inside the block, as (SQL, parameters), in order: whatever
-    runs them, the ORM session or psycopg2 alone (app.transactions.read_rows). Recorded at the
-    driver, by the cursors of every connection checked out of the app's pool meanwhile. BEGIN,
-    COMMIT and the pool's pre-ping (run before the checkout hands the connection out) are not
-    in it."""
+def sent_statements(app, what=lambda cursor, query, parameters: (query, parameters)):
+    """Every statement the app sends inside the block, in order, as `what(cursor, SQL,
+    parameters)` (by default (SQL, parameters)): whatever runs them, the ORM session or psycopg2
+    alone (app.transactions.read_rows). Recorded at the driver, by the cursors of every
+    connection checked out of the app's pool meanwhile. BEGIN, COMMIT and the pool's pre-ping
+    (run before the checkout hands the connection out) are not in it."""
     sent = []
 
     class RecordingCursor(psycopg2.extensions.cursor):
         def execute(self, query, vars=None):
-            sent.append((query, vars))
+            sent.append(what(self, query, vars))
             return super().execute(query, vars)
 
         def executemany(self, query, vars_list):
-            sent.append((query, vars_list))
+            sent.append(what(self, query, vars_list))
             return super().executemany(query, vars_list)
 
     def record(dbapi_connection, _record, _proxy):

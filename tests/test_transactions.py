@@ -3,7 +3,7 @@
 import psycopg2.errors
 import psycopg2.extensions
 import pytest
-from sqlalchemy import event, select, text, update
+from sqlalchemy import select, text, update
 
 from app import create_app
 from app.extensions import db
@@ -16,28 +16,9 @@ from conftest import register, sent_statements
 @pytest.fixture
 def autocommit_per_statement(app):
     """For each statement the app sends from now on, through the ORM session or psycopg2 alone:
-    was psycopg2's autocommit on? Recorded by the cursors of the connections checked out."""
-    seen = []
-
-    class RecordingCursor(psycopg2.extensions.cursor):
-        def execute(self, query, vars=None):
-            seen.append(self.connection.autocommit)
-            return super().execute(query, vars)
-
-    def record(dbapi_connection, _record, _proxy):
-        dbapi_connection.cursor_factory = RecordingCursor
-
-    def stop_recording(dbapi_connection, _record):
-        if dbapi_connection is not None:
-            dbapi_connection.cursor_factory = psycopg2.extensions.cursor
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "checkout", record)
-    event.listen(engine, "checkin", stop_recording)
-    yield seen
-    event.remove(engine, "checkout", record)
-    event.remove(engine, "checkin", stop_recording)
+    was psycopg2's autocommit on?"""
+    with sent_statements(app, lambda cursor, _query, _parameters: cursor.connection.autocommit) as seen:
+        yield seen
 
 
 def test_a_read_sends_no_begin_and_no_rollback(client, user, autocommit_per_statement):
